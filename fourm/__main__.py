@@ -1,0 +1,5 @@
+import sys
+
+from fourm.cli import main
+
+sys.exit(main())

@@ -1,0 +1,6 @@
+"""Modality tokenizers: one per modality, all behind the protocol in `modality_tokenizers.base`.
+Importing this package registers the built-in tokenizer types for `load_tokenizer`."""
+from modality_tokenizers.base import TOKENIZER_TYPES, load_tokenizer, register_tokenizer
+from modality_tokenizers import text  # noqa: F401  (registers "text")
+
+__all__ = ["TOKENIZER_TYPES", "load_tokenizer", "register_tokenizer"]

@@ -1,0 +1,52 @@
+"""Text tokenizer: special ids, sentinels, exact round trip (up to lowercasing), save/load."""
+import pytest
+
+from modality_tokenizers import load_tokenizer
+from modality_tokenizers.text import TextTokenizer
+
+CAPTIONS = [
+    "There are 3 objects: a large red cube, a small blue sphere and a green cylinder.",
+    "A yellow cone is left of the purple sphere.",
+    "Two cubes sit behind a gray capsule; nothing else is in the scene.",
+]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return TextTokenizer.fit(CAPTIONS * 5, TextTokenizer.Config(vocab_size=400, max_tokens=40, num_sentinels=10))
+
+
+def test_special_and_sentinel_ids(tokenizer):
+    assert (tokenizer.pad_id, tokenizer.unk_id, tokenizer.sos_id, tokenizer.eos_id) == (0, 1, 2, 3)
+    assert tokenizer.sentinel_ids == list(range(4, 14))
+    with pytest.raises(ValueError, match="sentinel index 10"):
+        tokenizer.sentinel_id(10)
+
+
+def test_round_trip_is_exact_up_to_lowercase(tokenizer):
+    ids = tokenizer.encode(CAPTIONS)
+    assert all(row[0] == tokenizer.sos_id and row[-1] == tokenizer.eos_id for row in ids)
+    assert tokenizer.decode(ids) == [c.lower() for c in CAPTIONS]
+    # Words never seen in training still round-trip: the alphabet covers printable ASCII.
+    assert tokenizer.decode([tokenizer.encode_text("a zebra-striped torus, 42!")]) == ["a zebra-striped torus, 42!"]
+
+
+def test_truncation_keeps_eos(tokenizer):
+    (ids,) = tokenizer.encode([" ".join(CAPTIONS * 3)])
+    assert len(ids) == 40 and ids[-1] == tokenizer.eos_id
+
+
+def test_save_load_round_trip(tokenizer, tmp_path):
+    tokenizer.save_pretrained(tmp_path / "tok")
+    loaded = load_tokenizer(tmp_path / "tok")
+    assert isinstance(loaded, TextTokenizer)
+    assert loaded.encode(CAPTIONS) == tokenizer.encode(CAPTIONS)
+    assert loaded.config == tokenizer.config
+
+
+def test_load_errors_name_the_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no tokenizer config"):
+        load_tokenizer(tmp_path)
+    (tmp_path / "tokenizer_config.json").write_text('{"type": "nope", "config": {}}')
+    with pytest.raises(ValueError, match="unknown tokenizer type 'nope'"):
+        load_tokenizer(tmp_path)
