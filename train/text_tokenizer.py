@@ -52,11 +52,20 @@ def train_text_tokenizer(config_path: str | Path, overrides: Sequence[str] = ())
     tokenizer = TextTokenizer.fit(texts, tok_cfg)
     if tokenizer.vocab_size > spec.vocab_size:
         raise ValueError(f"{config_path}: tokenizer vocabulary {tokenizer.vocab_size} exceeds modality '{spec.name}' vocab_size {spec.vocab_size}")
-    tokenizer.save_pretrained(resolve(cfg.out) if Path(cfg.out).is_absolute() else cfg.out)
-    decoded = tokenizer.decode(tokenizer.encode(texts))
-    exact = sum(d == t.lower().strip() for d, t in zip(decoded, texts)) / len(texts)
-    lengths = [len(ids) for ids in tokenizer.encode(texts)]
-    metrics = {"vocab_size": tokenizer.vocab_size, "samples": len(texts), "round_trip_exact": exact,
-               "max_len": max(lengths), "mean_len": sum(lengths) / len(lengths)}
+    tokenizer.save_pretrained(cfg.out)
+    metrics = fit_report(tokenizer, texts)
     log.info("text tokenizer saved to %s: %s", cfg.out, metrics)
+    return metrics
+
+
+def fit_report(tokenizer, texts: list[str]) -> dict[str, float]:
+    """Round-trip rate (before truncation) and how many captions exceed max_tokens."""
+    full = [tokenizer.encode_text(t, add_special=True) for t in texts]
+    decoded = tokenizer.decode(full)
+    expected = [t.lower().strip() if tokenizer.config.lowercase else t.strip() for t in texts]
+    exact = sum(d == e for d, e in zip(decoded, expected)) / len(texts)
+    lengths = [len(ids) for ids in full]
+    metrics = {"vocab_size": tokenizer.vocab_size, "samples": len(texts), "round_trip_exact": exact,
+               "max_len": max(lengths), "mean_len": sum(lengths) / len(lengths),
+               "truncated_fraction": sum(n > tokenizer.max_tokens for n in lengths) / len(lengths)}
     return metrics

@@ -12,6 +12,7 @@ import sys
 SUBCOMMAND_MODULES = (
     "fourm.cli.data",
     "fourm.cli.tokenizer",
+    "fourm.cli.quickstart",
 )
 
 
