@@ -2,5 +2,7 @@
 Importing this package registers the built-in tokenizer types for `load_tokenizer`."""
 from modality_tokenizers.base import TOKENIZER_TYPES, load_tokenizer, register_tokenizer
 from modality_tokenizers import text  # noqa: F401  (registers "text")
+from modality_tokenizers import grid  # noqa: F401  (registers "grid")
+from modality_tokenizers import flextok  # noqa: F401  (registers "flextok", "kl_vae")
 
 __all__ = ["TOKENIZER_TYPES", "load_tokenizer", "register_tokenizer"]

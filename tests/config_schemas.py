@@ -64,6 +64,7 @@ register_schema("train", "train.fourm_config:FourMTrainConfig")
 register_schema("masking", "fourm.masking:MaskingConfig")
 register_schema("generate", "fourm.generation_config:GenerationConfig")
 register_schema("eval", "eval.config:EvalConfig")
+register_schema("baselines", "eval.baselines.config:UNetBaselineConfig")
 register_schema("finetune", "train.finetune_config:FinetuneConfig")
 
 

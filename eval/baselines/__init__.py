@@ -1,0 +1,1 @@
+"""Baselines trained directly on raw data, for honest comparison with FourM transfer."""

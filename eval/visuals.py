@@ -1,0 +1,244 @@
+"""Pictures of predictions: colourised depth, class maps and normals, labelled PNG grids and
+line plots. Images here are numpy uint8 (H, W, 3); inputs may be numpy arrays or tensors
+(one sample, no batch axis). Nothing is shown on screen; every writer saves atomically
+(temp name, then rename), so a report never links a half-written file.
+"""
+from __future__ import annotations
+
+import colorsys
+import os
+import textwrap
+from pathlib import Path
+from typing import Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+Tile = Union[np.ndarray, str, None]  # an image, a text (caption) tile, or an empty tile
+
+# Hand-picked for contrast: background black, floor grey, then saturated distinct colours.
+_BASE_PALETTE = [
+    (0, 0, 0), (128, 128, 128), (230, 25, 75), (60, 180, 75), (0, 130, 200), (255, 225, 25),
+    (145, 30, 180), (70, 240, 240), (245, 130, 48), (240, 50, 230), (210, 245, 60), (0, 128, 128),
+    (170, 110, 40), (128, 0, 0), (170, 255, 195), (0, 0, 128), (255, 215, 180), (128, 128, 0),
+]
+
+
+def _numpy(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+
+
+def _font(size: int):
+    from PIL import ImageFont
+
+    return ImageFont.load_default(size=size)
+
+
+def _save_png_atomic(image: np.ndarray, path: str | Path) -> Path:
+    from PIL import Image
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    Image.fromarray(image).save(tmp, format="PNG")
+    os.replace(tmp, path)
+    return path
+
+
+# ----------------------------------------------------------------------------- colourising
+
+def colorize_depth(depth, vmin: Optional[float] = None, vmax: Optional[float] = None,
+                   valid=None, cmap: str = "turbo_r") -> np.ndarray:
+    """Depth (H, W) or (1, H, W) -> uint8 (H, W, 3); invalid pixels (depth <= 0, non-finite, or
+    False in `valid`) are black. vmin/vmax default to the 2nd/98th percentile of the valid
+    depths; pass the ground truth's range to show a prediction on the same scale.
+    `turbo_r`: near is red, far is blue."""
+    import matplotlib
+
+    d = _numpy(depth).astype(np.float64).squeeze()
+    if d.ndim != 2:
+        raise ValueError(f"depth must be (H, W) or (1, H, W), got {_numpy(depth).shape}")
+    mask = np.isfinite(d) & (d > 0)
+    if valid is not None:
+        mask &= _numpy(valid).astype(bool).reshape(d.shape)
+    if mask.any():
+        lo, hi = np.percentile(d[mask], [2, 98])
+        vmin, vmax = (lo if vmin is None else vmin), (hi if vmax is None else vmax)
+    vmin, vmax = (0.0 if vmin is None else vmin), (1.0 if vmax is None else vmax)
+    scaled = np.clip((np.nan_to_num(d) - vmin) / max(vmax - vmin, 1e-8), 0, 1)
+    rgb = (matplotlib.colormaps[cmap](scaled)[..., :3] * 255).round().astype(np.uint8)
+    rgb[~mask] = 0
+    return rgb
+
+
+def class_palette(num_classes: int) -> np.ndarray:
+    """Fixed colours uint8 (num_classes, 3): class 0 black, class 1 grey, then distinct colours;
+    past the hand-picked list, hues step by the golden ratio (deterministic, well spread)."""
+    colours = list(_BASE_PALETTE[:num_classes])
+    for k in range(len(colours), num_classes):
+        r, g, b = colorsys.hsv_to_rgb((k * 0.618034) % 1.0, 0.75, 0.95)
+        colours.append((int(r * 255), int(g * 255), int(b * 255)))
+    return np.array(colours, dtype=np.uint8).reshape(num_classes, 3)
+
+
+def colorize_classes(class_map, palette: Optional[np.ndarray] = None, num_classes: int = 256) -> np.ndarray:
+    """Class map (H, W) of integers -> uint8 (H, W, 3) through `palette` (default
+    `class_palette(num_classes)`)."""
+    c = _numpy(class_map).astype(np.int64)
+    palette = class_palette(num_classes) if palette is None else np.asarray(palette, dtype=np.uint8)
+    if c.min() < 0 or c.max() >= len(palette):
+        raise ValueError(f"class map holds {c.min()}..{c.max()}, palette has {len(palette)} colours")
+    return palette[c]
+
+
+def legend_image(class_names: Sequence[str], palette: Optional[np.ndarray] = None,
+                 swatch: int = 14, width: int = 160, min_height: int = 0) -> np.ndarray:
+    """A white uint8 (H, width, 3) image listing each class: colour swatch, index and name;
+    H fits the list, at least `min_height` (pass a grid's tile size to make it a tile)."""
+    from PIL import Image, ImageDraw
+
+    palette = class_palette(len(class_names)) if palette is None else palette
+    row = swatch + 4
+    img = Image.new("RGB", (width, max(min_height, row * len(class_names) + 4)), "white")
+    draw = ImageDraw.Draw(img)
+    for k, name in enumerate(class_names):
+        y = 2 + k * row
+        draw.rectangle([2, y, 2 + swatch, y + swatch], fill=tuple(int(v) for v in palette[k]), outline="black")
+        draw.text((swatch + 8, y + 1), f"{k} {name}", fill="black", font=_font(swatch - 2))
+    return np.asarray(img)
+
+
+def normals_to_rgb(normals, channels_first: Optional[bool] = None) -> np.ndarray:
+    """Unit normals (3, H, W) or (H, W, 3) in [-1, 1] -> uint8 (H, W, 3) = (n + 1) / 2 * 255;
+    pixels whose normal is shorter than 0.5 (background) are black."""
+    n = _numpy(normals).astype(np.float64)
+    if channels_first is None:
+        channels_first = n.shape[0] == 3 and n.shape[-1] != 3
+    if channels_first:
+        n = n.transpose(1, 2, 0)
+    if n.ndim != 3 or n.shape[-1] != 3:
+        raise ValueError(f"normals must be (3, H, W) or (H, W, 3), got {_numpy(normals).shape}")
+    rgb = ((np.clip(n, -1, 1) + 1) * 127.5).round().astype(np.uint8)
+    rgb[np.linalg.norm(n, axis=-1) < 0.5] = 0
+    return rgb
+
+
+def rgb_to_uint8(image) -> np.ndarray:
+    """RGB float (3, H, W) in [-1, 1] (the raw tensor convention) or uint8 (H, W, 3) -> uint8 (H, W, 3)."""
+    x = _numpy(image)
+    if x.dtype == np.uint8:
+        return x
+    if x.ndim == 3 and x.shape[0] == 3:
+        x = x.transpose(1, 2, 0)
+    return ((np.clip(x, -1, 1) + 1) * 127.5).round().astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------- tiles and grids
+
+def text_tile(text: str, size: tuple[int, int] = (128, 128), font_size: int = 10) -> np.ndarray:
+    """White uint8 (H, W, 3) tile with `text` wrapped to its width (e.g. a caption); text that
+    does not fit is cut with an ellipsis."""
+    from PIL import Image, ImageDraw
+
+    height, width = size
+    img = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(img)
+    chars_per_line = max(4, int(width / (0.55 * font_size)))
+    lines = textwrap.wrap(str(text), chars_per_line) or [""]
+    max_lines = max(1, (height - 4) // (font_size + 2))
+    if len(lines) > max_lines:
+        lines = lines[:max_lines]
+        lines[-1] = lines[-1][: max(0, chars_per_line - 3)] + "..."
+    for k, line in enumerate(lines):
+        draw.text((3, 2 + k * (font_size + 2)), line, fill="black", font=_font(font_size))
+    return np.asarray(img)
+
+
+def _fit_tile(tile: Tile, size: tuple[int, int]) -> np.ndarray:
+    """Any tile -> uint8 (H, W, 3) of `size`; images are scaled with nearest neighbour so class
+    maps and pixels stay crisp."""
+    from PIL import Image
+
+    if tile is None:
+        return np.full((*size, 3), 255, np.uint8)
+    if isinstance(tile, str):
+        return text_tile(tile, size)
+    x = _numpy(tile)
+    if x.ndim == 2:
+        x = np.repeat(x[..., None], 3, axis=-1)
+    if x.dtype != np.uint8 or x.shape[-1] != 3:
+        raise ValueError(f"image tiles must be uint8 (H, W, 3) or (H, W), got {x.dtype} {x.shape} "
+                         "(colourise depth/classes/normals first)")
+    if x.shape[:2] != size:
+        x = np.asarray(Image.fromarray(x).resize((size[1], size[0]), Image.NEAREST))
+    return x
+
+
+def make_grid(rows: Sequence[Sequence[Tile]], column_titles: Sequence[str] = (),
+              row_titles: Sequence[str] = (), tile_size: tuple[int, int] = (128, 128),
+              pad: int = 4, label_height: int = 16) -> np.ndarray:
+    """Rows x columns of tiles on white, uint8 (H, W, 3): titles above the columns (e.g.
+    input / prediction / ground truth) and left of the rows (e.g. sample keys)."""
+    from PIL import Image, ImageDraw
+
+    n_rows, n_cols = len(rows), max((len(r) for r in rows), default=0)
+    th, tw = tile_size
+    left = 0 if not row_titles else max(60, 7 * max(len(t) for t in row_titles))
+    top = label_height if column_titles else 0
+    canvas = Image.new("RGB", (left + n_cols * (tw + pad) + pad, top + n_rows * (th + pad) + pad), "white")
+    draw = ImageDraw.Draw(canvas)
+    for j, title in enumerate(column_titles):
+        draw.text((left + pad + j * (tw + pad), 2), str(title), fill="black", font=_font(label_height - 4))
+    for i, row in enumerate(rows):
+        y = top + pad + i * (th + pad)
+        if i < len(row_titles):
+            draw.text((2, y + th // 2 - 6), str(row_titles[i]), fill="black", font=_font(11))
+        for j, tile in enumerate(row):
+            canvas.paste(Image.fromarray(_fit_tile(tile, tile_size)), (left + pad + j * (tw + pad), y))
+    return np.asarray(canvas)
+
+
+def write_grid(path: str | Path, rows: Sequence[Sequence[Tile]], column_titles: Sequence[str] = (),
+               row_titles: Sequence[str] = (), tile_size: tuple[int, int] = (128, 128)) -> Path:
+    """`make_grid` saved as a PNG at `path` (atomically); returns the path."""
+    return _save_png_atomic(make_grid(rows, column_titles, row_titles, tile_size), path)
+
+
+def write_png(path: str | Path, image: np.ndarray) -> Path:
+    """Save one uint8 (H, W, 3) image as PNG, atomically."""
+    return _save_png_atomic(np.asarray(image, dtype=np.uint8), path)
+
+
+# ----------------------------------------------------------------------------- plots
+
+def write_line_plot(path: str | Path, series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+                    xlabel: str, ylabel: str, title: str = "", log_x: bool = False) -> Path:
+    """A PNG line plot of named series {name: (xs, ys)}, e.g. PSNR vs token count with
+    `log_x=True` for token counts 1, 2, 4, ... 256. Saved atomically; returns the path."""
+    from matplotlib.figure import Figure  # a bare Figure: no global pyplot state, no display
+
+    fig = Figure(figsize=(5, 3.5), dpi=100)
+    ax = fig.add_subplot()
+    for name, (xs, ys) in series.items():
+        ax.plot(list(xs), list(ys), marker="o", label=name)
+    if log_x:
+        from matplotlib.ticker import ScalarFormatter
+
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(ScalarFormatter())  # 1, 2, 4 ... rather than 2^0, 2^1 ...
+        ticks = sorted({float(x) for xs, _ in series.values() for x in xs})
+        if len(ticks) <= 12:
+            ax.set_xticks(ticks)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    if len(series) > 1:
+        ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fig.savefig(tmp, format="png")
+    os.replace(tmp, path)
+    return path

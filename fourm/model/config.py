@@ -1,0 +1,67 @@
+"""FourMConfig: everything that builds a FourM, saved beside its weights."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from fourm.modalities import ModalitySpec
+
+
+@dataclass(frozen=True)
+class FourMConfig:
+    """An encoder-decoder over the token sequences of several modalities.
+
+    dim, encoder_depth, decoder_depth, heads: transformer size (see `presets.PRESETS`)
+    modalities:     the modality specs the model embeds and predicts (kept whole, so a saved
+                    model needs no registry to load)
+    mlp_ratio:      SwiGLU hidden width = 2/3 * mlp_ratio * dim (rounded up to a multiple of 8)
+    norm:           'layernorm' or 'rmsnorm' (pre-LN everywhere)
+    qk_norm:        normalise queries and keys per head (stabler at scale)
+    bias:           biases in linear layers and norms
+    block_cross_modality: decoder self-attention stays within one modality (4M's default)
+    causal_kinds:   kinds whose targets are decoded causally with teacher forcing (text; add
+                    'image_seq' to decode FlexTok tokens left-to-right with the KV cache)
+    text_positions: position-table length of text modalities, as a multiple of max_tokens
+                    (span-masked targets carry sentinels and [EOS] on top of the words)
+    init_std:       std of the normal init of linear weights (embeddings start at unit scale)
+    """
+
+    dim: int
+    encoder_depth: int
+    decoder_depth: int
+    heads: int
+    modalities: tuple[ModalitySpec, ...]
+    mlp_ratio: float = 4.0
+    norm: Literal["layernorm", "rmsnorm"] = "layernorm"
+    qk_norm: bool = True
+    bias: bool = False
+    block_cross_modality: bool = True
+    causal_kinds: tuple[str, ...] = ("text",)
+    text_positions: int = 2
+    init_std: float = 0.02
+
+    def __post_init__(self) -> None:
+        if self.dim % self.heads:
+            raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}")
+        if (self.dim // self.heads) % 2:
+            raise ValueError(f"head dim {self.dim // self.heads} must be even")
+        if self.dim % 4:
+            raise ValueError(f"dim {self.dim} must be a multiple of 4 (2D sin-cos positions)")
+        if not self.modalities:
+            raise ValueError("a FourM needs at least one modality")
+        names = [m.name for m in self.modalities]
+        if len(set(names)) != len(names):
+            raise ValueError(f"modalities listed twice: {names}")
+        bad = [k for k in self.causal_kinds if k not in ("text", "image_seq", "image_grid")]
+        if bad:
+            raise ValueError(f"causal_kinds: unknown kind {bad[0]!r}")
+
+    @property
+    def modality_names(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.modalities)
+
+    def spec(self, name: str) -> ModalitySpec:
+        for m in self.modalities:
+            if m.name == name:
+                return m
+        raise KeyError(f"the model has no modality '{name}' (has: {', '.join(self.modality_names)})")

@@ -1,0 +1,78 @@
+"""Per-modality input embeddings and output heads, chosen by the modality's kind.
+
+image_grid: token + fixed 2D sin-cos position of the grid cell + learned modality embedding
+image_seq:  token + fixed 1D sin-cos position (index in the ordered sequence) + modality embedding
+text:       token + fixed 1D sin-cos position + modality embedding
+
+Decoder queries are a learned mask token + position + (decoder) modality embedding; a causally
+decoded modality instead feeds the embedding of the previous target token (teacher forcing),
+with the mask token standing in for the first one.
+"""
+from __future__ import annotations
+
+import torch
+from einops import rearrange
+from torch import nn
+
+from fourm.modalities import ModalitySpec
+
+
+def sincos_1d(length: int, dim: int) -> torch.Tensor:
+    """Fixed sin-cos table (length, dim)."""
+    omega = 1.0 / 10000 ** (torch.arange(dim // 2, dtype=torch.float64) / (dim // 2))
+    angles = torch.arange(length, dtype=torch.float64)[:, None] * omega[None]  # (length, dim/2)
+    return torch.cat([angles.sin(), angles.cos()], dim=1).float()
+
+
+def sincos_2d(height: int, width: int, dim: int) -> torch.Tensor:
+    """Fixed 2D sin-cos table (height * width, dim), row-major: half the channels encode the row."""
+    rows = sincos_1d(height, dim // 2)  # (H, D/2)
+    cols = sincos_1d(width, dim // 2)  # (W, D/2)
+    table = torch.cat([rows[:, None].expand(-1, width, -1), cols[None].expand(height, -1, -1)], dim=-1)
+    return rearrange(table, "h w d -> (h w) d")
+
+
+def position_table(spec: ModalitySpec, dim: int, text_positions: int) -> torch.Tensor:
+    """The fixed position table of one modality, chosen by kind."""
+    if spec.kind == "image_grid":
+        return sincos_2d(spec.grid_size[0], spec.grid_size[1], dim)
+    if spec.kind == "image_seq":
+        return sincos_1d(spec.max_tokens, dim)
+    return sincos_1d(spec.max_tokens * text_positions, dim)
+
+
+class ModalityEmbedding(nn.Module):
+    """Token, position and modality embeddings of one modality, for encoder inputs and decoder queries."""
+
+    def __init__(self, spec: ModalitySpec, dim: int, text_positions: int, causal: bool):
+        super().__init__()
+        self.name = spec.name
+        self.vocab_size = spec.vocab_size
+        self.causal = causal
+        self.tokens = nn.Embedding(spec.vocab_size, dim)
+        self.register_buffer("positions", position_table(spec, dim, text_positions), persistent=False)
+        self.encoder_modality = nn.Parameter(torch.zeros(dim))
+        self.decoder_modality = nn.Parameter(torch.zeros(dim))
+        self.mask_token = nn.Parameter(torch.zeros(dim))
+
+    @property
+    def num_positions(self) -> int:
+        return self.positions.shape[0]
+
+    def forward(self, ids: torch.Tensor, positions: torch.Tensor, is_first: torch.Tensor | None = None) -> torch.Tensor:
+        """Encoder inputs (is_first None) or decoder queries. Called through forward so that
+        ZeRO-3 gathers this module's own parameters."""
+        return self.inputs(ids, positions) if is_first is None else self.queries(ids, positions, is_first)
+
+    def inputs(self, ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """ids, positions (n,) -> encoder input embeddings (n, D)."""
+        return self.tokens(ids) + self.positions[positions] + self.encoder_modality
+
+    def queries(self, prev_ids: torch.Tensor, positions: torch.Tensor, is_first: torch.Tensor) -> torch.Tensor:
+        """Decoder queries (n, D). prev_ids: the previous target token (used only if causal);
+        is_first (n,) bool: no previous target token (the mask token stands in)."""
+        base = self.mask_token.expand(positions.shape[0], -1)
+        if self.causal:
+            teacher = self.tokens(prev_ids.clamp(0, self.vocab_size - 1))
+            base = torch.where(is_first[:, None], base, teacher)
+        return base + self.positions[positions] + self.decoder_modality

@@ -1,0 +1,4 @@
+"""Quantisers shared by the neural tokenizers."""
+from modality_tokenizers.quantizers.fsq import FSQ
+
+__all__ = ["FSQ"]

@@ -1,0 +1,58 @@
+"""FourMTrainConfig: one YAML file describes a FourM pre-training run (see configs/train/)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+from fourm.data import DataConfig
+from train.engine import EngineConfig
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    """preset: a row of fourm.model.presets.PRESETS; any of dim/encoder_depth/decoder_depth/heads
+    replaces the preset's value. modalities: names in the registry folder `modality_folder`
+    (default configs/modalities). The rest are FourMConfig fields."""
+
+    preset: str = "tiny"
+    modalities: tuple[str, ...] = ("rgb", "depth", "semseg", "caption")
+    modality_folder: str = ""
+    dim: Optional[int] = None
+    encoder_depth: Optional[int] = None
+    decoder_depth: Optional[int] = None
+    heads: Optional[int] = None
+    mlp_ratio: float = 4.0
+    norm: Literal["layernorm", "rmsnorm"] = "layernorm"
+    qk_norm: bool = True
+    bias: bool = False
+    block_cross_modality: bool = True
+    causal_kinds: tuple[str, ...] = ("text",)
+
+
+@dataclass(frozen=True)
+class FourMTrainConfig:
+    """run_dir: checkpoints/ (DeepSpeed, for resuming), model/ (safetensors + config.yaml at the
+    end), metrics.jsonl, config.yaml. steps: optimizer steps. *_every: in optimizer steps (0: off;
+    a checkpoint and a validation are always made at the end). wandb: off | offline | online."""
+
+    run_dir: str
+    steps: int
+    data: DataConfig
+    model: ModelSection = field(default_factory=ModelSection)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    log_every: int = 10
+    val_every: int = 0
+    checkpoint_every: int = 100
+    wandb: Literal["off", "offline", "online"] = "off"
+    wandb_project: str = "fourm"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ValueError(f"steps must be >= 1, got {self.steps}")
+
+
+def load_train_config(path, overrides=()) -> FourMTrainConfig:
+    from fourm.config import load_config
+
+    return load_config(path, FourMTrainConfig, overrides)
