@@ -30,7 +30,15 @@ class QuickstartSize:
 
 
 FULL = QuickstartSize()
-SMALL = QuickstartSize(train_samples=400, val_samples=50)
+# --small: same stages on fewer samples and steps (worse pictures, same outputs).
+SMALL = QuickstartSize(
+    train_samples=400,
+    val_samples=50,
+    overrides={
+        "depth": ("train.steps=150", "train.val_every=150", "train.ckpt_every=150"),
+        "semseg": ("train.steps=150", "train.val_every=150", "train.ckpt_every=150"),
+    },
+)
 
 
 @dataclass(frozen=True)
@@ -55,9 +63,32 @@ def stage_caption_tokenizer(size: QuickstartSize, out: Path) -> dict:
     return train_text_tokenizer("configs/tokenizers/text_caption.yaml", size.overrides.get("caption", ()))
 
 
+def tokenizer_stage(modality: str) -> Stage:
+    """Train one neural tokenizer with the config its registry entry names."""
+
+    def run(size: QuickstartSize, out: Path) -> dict:
+        from fourm.modalities import load_registry
+        from train.launch import run_tokenizer_training
+
+        spec = load_registry([modality])[modality]
+        return run_tokenizer_training(spec.tokenizer_config, size.overrides.get(modality, ()))
+
+    return Stage(f"{modality}_tokenizer", run)
+
+
+def stage_tokenize(size: QuickstartSize, out: Path) -> dict:
+    from fourm.tokenize import tokenize_dataset
+
+    manifest = tokenize_dataset("data/scenes", "data/scenes_tok", ["depth", "semseg", "caption"])
+    return {"splits": sorted(manifest.get("splits", {}))}
+
+
 STAGES: tuple[Stage, ...] = (
     Stage("scenes", stage_scenes),
     Stage("caption_tokenizer", stage_caption_tokenizer),
+    tokenizer_stage("depth"),
+    tokenizer_stage("semseg"),
+    Stage("tokenize", stage_tokenize),
 )
 
 

@@ -49,8 +49,8 @@ def micro_config(shards: Path, out: Path, task: str, **train) -> UNetBaselineCon
         "task": task, "out_dir": str(out),
         "data": {"train": str(shards / "train"), "val": str(shards / "val"), "resolution": 16},
         "model": {"width": 4, "levels": 2, "norm_groups": 2},
-        "train": {"steps": 6, "batch_size": 4, "log_every": 2, "example_images": 2, "threads": 1, **train},
-        "engine": {"device": "cpu", "lr": 1e-2, "warmup_steps": 1, "seed": 0}})
+        "train": {"steps": 6, "batch_size": 4, "log_every": 2, "example_images": 2, **train},
+        "engine": {"device": "cpu", "lr": 1e-2, "warmup_steps": 1, "seed": 0, "cpu_threads": 1}})
 
 
 def test_unet_shapes_and_divisibility():

@@ -40,13 +40,10 @@ class BaselineDataConfig:
 
 @dataclass(frozen=True)
 class BaselineTrainConfig:
-    steps: int = 300
-    batch_size: int = 32
+    steps: int = 400
+    batch_size: int = 16
     max_wall_s: Optional[float] = None  # stop training early past this many seconds (reported)
     log_every: int = 25
-    # torch CPU threads; None: torch's default. On a 2-core machine that other jobs also load,
-    # 1 thread measured 3x (64x64 U-Net) to 35x (micro model) faster than 2.
-    threads: Optional[int] = None
     eval_batch_size: int = 64
     example_images: int = 6  # val samples drawn in examples.png
 

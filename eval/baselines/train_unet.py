@@ -137,8 +137,8 @@ def train_unet_baseline(cfg: UNetBaselineConfig) -> dict:
     """Load data, train for the budget, save weights + config, score the val split; returns
     (and writes to out_dir/metrics.json) {task, metrics, budget, data, loss_curve}."""
     threads = torch.get_num_threads()
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
+    if cfg.engine.cpu_threads > 0:  # for loading and scoring too, not only the engine's steps
+        torch.set_num_threads(cfg.engine.cpu_threads)
     try:
         return _train_and_evaluate(cfg)
     finally:

@@ -12,6 +12,8 @@ import sys
 SUBCOMMAND_MODULES = (
     "fourm.cli.data",
     "fourm.cli.tokenizer",
+    "fourm.cli.tokenize",
+    "fourm.cli.train",
     "fourm.cli.quickstart",
 )
 

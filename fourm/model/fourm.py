@@ -92,7 +92,7 @@ class FourM(nn.Module):
                     nn.init.zeros_(module.bias)
         # Token, mask and modality embeddings start at unit scale, like the fixed sin-cos positions
         # they are added to: at std 0.02 the position swamps the token's identity and training
-        # sits on a plateau (measured: micro rgb->depth copy task, loss 2.82 vs 1.87 at step 40).
+        # sits on a plateau (measured on a synthetic rgb->depth task, dim 64: loss 2.82 vs 1.87 after 40 steps).
         for emb in self.embeddings.values():
             for p in (emb.tokens.weight, emb.encoder_modality, emb.decoder_modality, emb.mask_token):
                 nn.init.normal_(p, std=1.0)
@@ -102,6 +102,8 @@ class FourM(nn.Module):
 
     def check_batch(self, batch: Batch) -> None:
         """Clear errors for batches the model cannot use correctly (never a silent wrong loss)."""
+        if not batch:
+            raise ValueError("the batch has no modalities")
         for name, tokens in batch.items():
             if name not in self.embeddings:
                 raise ValueError(f"batch has modality '{name}' that the model does not know (has: {', '.join(self.names)})")
