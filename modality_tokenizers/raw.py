@@ -24,7 +24,8 @@ def to_tensor(data: str, arrays: Sequence) -> torch.Tensor | list[str]:
     image_rgb uint8 (H, W, 3) -> float (B, 3, H, W) in [-1, 1]
     depth_map float (H, W)    -> float (B, 1, H, W)
     class_map int (H, W)      -> long (B, H, W)
-    normal_map uint8 (H, W, 3) encoded n*127.5+127.5, or float (H, W, 3) -> float (B, 3, H, W)
+    normal_map uint8 (H, W, 3) encoded n*127.5+127.5, or float (H, W, 3) -> float (B, 3, H, W);
+               vectors shorter than 0.5 (background, stored as 128,128,128) become exactly 0
     text str                  -> list[str]
     """
     if data == "text":
@@ -39,9 +40,9 @@ def to_tensor(data: str, arrays: Sequence) -> torch.Tensor | list[str]:
     if data == "normal_map":
         if x.dtype == np.uint8:
             n = torch.from_numpy(x).float() / 127.5 - 1.0
-            n = torch.where((torch.from_numpy(x) == 0).all(-1, keepdim=True), 0.0, n)
         else:
             n = torch.from_numpy(x.astype(np.float32))
+        n = torch.where(n.norm(dim=-1, keepdim=True) < 0.5, 0.0, n)
         return n.permute(0, 3, 1, 2)
     raise ValueError(f"unknown raw data kind {data!r} (known: {', '.join(RAW_DATA_KINDS)})")
 

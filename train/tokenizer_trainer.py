@@ -85,11 +85,27 @@ def train_batches(data_cfg, modality: str, data_kind: str, batch_size: int, imag
             size = (image_size, image_size) if image_size else tuple(batch.shape[-2:])
             crops = [sample_crop(gen, batch.shape[-2], batch.shape[-1], data_cfg.crop_min_scale, data_cfg.flip) for _ in items]
             batch = torch.stack([apply_crop(data_kind, x, c, size) for x, c in zip(batch, crops)])
-        yield batch
+        yield resize_batch(data_kind, batch, image_size)
+
+
+def model_image_size(tokenizer: nn.Module) -> Optional[int]:
+    """The square input size a tokenizer was built for, if its config names one."""
+    config = getattr(tokenizer, "config", None) or getattr(tokenizer, "cfg", None)
+    return getattr(config, "image_size", None)
+
+
+def resize_batch(data_kind: str, batch: Any, image_size: Optional[int]) -> Any:
+    """Whole-image resize (nearest for class maps, see apply_crop) when the data's size differs."""
+    if not image_size or not isinstance(batch, torch.Tensor) or tuple(batch.shape[-2:]) == (image_size, image_size):
+        return batch
+    from fourm.tokenize import Crop, apply_crop
+
+    full = Crop(0, 0, batch.shape[-2], batch.shape[-1], False)
+    return torch.stack([apply_crop(data_kind, x, full, (image_size, image_size)) for x in batch])
 
 
 def val_batches(data_cfg, modality: str, data_kind: str, batch_size: int, rank: int, world: int,
-                count_per_rank: int) -> Iterator[torch.Tensor]:
+                count_per_rank: int, image_size: Optional[int] = None) -> Iterator[torch.Tensor]:
     """This rank's first `count_per_rank` validation samples (every world-th), in batches."""
     from modality_tokenizers.raw import to_tensor
 
@@ -102,10 +118,10 @@ def val_batches(data_cfg, modality: str, data_kind: str, batch_size: int, rank: 
         items.append(sample[modality])
         count_per_rank -= 1
         if len(items) == batch_size:
-            yield to_tensor(data_kind, items)
+            yield resize_batch(data_kind, to_tensor(data_kind, items), image_size)
             items = []
     if items:
-        yield to_tensor(data_kind, items)
+        yield resize_batch(data_kind, to_tensor(data_kind, items), image_size)
 
 
 def count_samples(source: str, on_error: str) -> int:
@@ -148,7 +164,8 @@ def validate(engine, cfg: TokenizerTrainConfig, data_kind: str, val_count: int) 
     seen = 0
     engine.eval()
     with torch.no_grad():
-        for x in val_batches(cfg.data, cfg.modality, data_kind, cfg.train.batch_size, rank(), world_size(), per_rank):
+        size = model_image_size(engine.module.tokenizer)
+        for x in val_batches(cfg.data, cfg.modality, data_kind, cfg.train.batch_size, rank(), world_size(), per_rank, size):
             metrics = engine(_to_device(x, engine.device), validate=True)
             for name, value in metrics.items():
                 sums[name] = sums.get(name, 0.0) + float(value) * len(x)
@@ -254,7 +271,7 @@ def _run_steps(engine, cfg: TokenizerTrainConfig, data_kind: str, step: int, val
     from train.engine import is_main, rank, world_size
 
     loop, accum = cfg.train, cfg.engine.grad_accum
-    image_size = getattr(getattr(engine.module.tokenizer, "config", None), "image_size", None)
+    image_size = model_image_size(engine.module.tokenizer)
     batches = train_batches(cfg.data, cfg.modality, data_kind, loop.batch_size, image_size, loop.seed,
                             rank(), world_size(), start_batch=step * accum)
     bar = tqdm(total=loop.steps, initial=step, disable=not (is_main() and loop.progress), desc=f"tokenizer {cfg.modality}")

@@ -112,7 +112,8 @@ class ROARSampler(_ParallelSampler):
     def set_steps(self, num_steps, num_tokens, generator=None, batch_size=1) -> None:
         super().set_steps(num_steps, num_tokens)
         if self.order == "random":
-            keys = torch.rand(batch_size, num_tokens, generator=generator)
+            device = generator.device if generator is not None else "cpu"
+            keys = torch.rand(batch_size, num_tokens, generator=generator, device=device)
             self.permutation = keys.argsort(-1)
         else:
             self.permutation = torch.arange(num_tokens).expand(batch_size, -1)
