@@ -14,6 +14,7 @@ SUBCOMMAND_MODULES = (
     "fourm.cli.tokenizer",
     "fourm.cli.tokenize",
     "fourm.cli.train",
+    "fourm.cli.generate",
     "fourm.cli.quickstart",
 )
 
