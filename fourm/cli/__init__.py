@@ -15,6 +15,7 @@ SUBCOMMAND_MODULES = (
     "fourm.cli.tokenize",
     "fourm.cli.train",
     "fourm.cli.generate",
+    "fourm.cli.flextok",
     "fourm.cli.quickstart",
 )
 
