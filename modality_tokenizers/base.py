@@ -120,3 +120,22 @@ def load_tokenizer(folder: str | os.PathLike) -> Any:
         known = ", ".join(sorted(TOKENIZER_TYPES))
         raise ValueError(f"{Path(folder) / CONFIG_FILE}: unknown tokenizer type {type_name!r} (known: {known})")
     return TOKENIZER_TYPES[type_name].from_pretrained(folder)
+
+
+def save_neural_tokenizer(module: Any, folder: str | os.PathLike, config: Any) -> None:
+    """model.safetensors + tokenizer_config.json (the frozen dataclass `config`), so that
+    `from_pretrained(folder)` needs nothing else."""
+    import dataclasses
+
+    save_weights(module, folder)
+    write_tokenizer_config(folder, module.tokenizer_type, dataclasses.asdict(config))
+
+
+def load_neural_tokenizer(cls: type, folder: str | os.PathLike, make_config: Callable[[dict], Any]) -> Any:
+    """Build `cls(make_config(saved config))`, load its weights strictly, return it in eval mode."""
+    type_name, data = read_tokenizer_config(folder)
+    if type_name != cls.tokenizer_type:
+        raise ValueError(f"{folder}: a '{type_name}' tokenizer, not '{cls.tokenizer_type}'")
+    model = cls(make_config(data))
+    load_weights(model, folder)
+    return model.eval()

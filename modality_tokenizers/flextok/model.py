@@ -14,11 +14,9 @@ from torch import Tensor, nn
 
 from modality_tokenizers.base import (
     ModalityTokenizer,
-    load_weights,
-    read_tokenizer_config,
+    load_neural_tokenizer,
     register_tokenizer,
-    save_weights,
-    write_tokenizer_config,
+    save_neural_tokenizer,
 )
 from modality_tokenizers.flextok import flow
 from modality_tokenizers.flextok.config import FlexTokConfig
@@ -209,17 +207,11 @@ class FlexTok(nn.Module, ModalityTokenizer):
 
     # --- persistence ---------------------------------------------------------------------
     def save_pretrained(self, folder: str | os.PathLike) -> None:
-        save_weights(self, folder)
-        write_tokenizer_config(folder, "flextok", dataclasses.asdict(self.cfg))
+        save_neural_tokenizer(self, folder, self.cfg)
 
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike) -> "FlexTok":
-        type_name, config = read_tokenizer_config(folder)
-        if type_name != "flextok":
-            raise ValueError(f"{folder}: a {type_name!r} tokenizer, not flextok")
-        model = cls(FlexTokConfig(**config))
-        load_weights(model, folder)
-        return model.eval()
+        return load_neural_tokenizer(cls, folder, lambda data: FlexTokConfig(**data))
 
     @classmethod
     def from_official(cls, path: str | os.PathLike, config: FlexTokConfig) -> "FlexTok":

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from modality_tokenizers.base import load_weights, read_tokenizer_config, register_tokenizer, save_weights, write_tokenizer_config
+from modality_tokenizers.base import load_neural_tokenizer, register_tokenizer, save_neural_tokenizer
 
 
 def group_norm(channels: int, groups: int) -> nn.GroupNorm:
@@ -202,14 +202,8 @@ class KLAutoencoder(nn.Module):
         return {"psnr": (10 * torch.log10(4.0 / mse)).mean().item()}
 
     def save_pretrained(self, folder: str | os.PathLike) -> None:
-        save_weights(self, folder)
-        write_tokenizer_config(folder, "kl_vae", dataclasses.asdict(self.cfg))
+        save_neural_tokenizer(self, folder, self.cfg)
 
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike) -> "KLAutoencoder":
-        type_name, config = read_tokenizer_config(folder)
-        if type_name != "kl_vae":
-            raise ValueError(f"{folder}: a {type_name!r} tokenizer, not a kl_vae")
-        model = cls(KLVAEConfig(**config))
-        load_weights(model, folder)
-        return model.eval()
+        return load_neural_tokenizer(cls, folder, lambda data: KLVAEConfig(**data))

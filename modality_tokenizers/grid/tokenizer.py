@@ -10,8 +10,7 @@ from typing import Literal, Optional
 import torch
 from torch import Tensor, nn
 
-from modality_tokenizers.base import (ModalityTokenizer, load_weights, read_tokenizer_config, register_tokenizer,
-                                      save_weights, write_tokenizer_config)
+from modality_tokenizers.base import ModalityTokenizer, load_neural_tokenizer, register_tokenizer, save_neural_tokenizer
 from modality_tokenizers.grid.codecs import build_codec
 from modality_tokenizers.grid.layers import GridDecoder, GridEncoder
 from modality_tokenizers.quantizers import FSQ
@@ -162,17 +161,12 @@ class GridTokenizer(nn.Module, ModalityTokenizer):
     # ------------------------------------------------------------------ persistence
     def save_pretrained(self, folder: str | os.PathLike) -> None:
         """Write model.safetensors + tokenizer_config.json; `from_pretrained(folder)` needs nothing else."""
-        save_weights(self, folder)
-        write_tokenizer_config(folder, self.tokenizer_type, dataclasses.asdict(self.config))
+        save_neural_tokenizer(self, folder, self.config)
 
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike) -> "GridTokenizer":
-        type_name, data = read_tokenizer_config(folder)
-        if type_name != cls.tokenizer_type:
-            raise ValueError(f"{folder}: a '{type_name}' tokenizer, not '{cls.tokenizer_type}'")
-        model = cls(config_from_dict(data, source=f"{folder}/tokenizer_config.json"))
-        load_weights(model, folder)
-        return model.eval()
+        source = f"{folder}/tokenizer_config.json"
+        return load_neural_tokenizer(cls, folder, lambda data: config_from_dict(data, source=source))
 
 
 def config_from_dict(data: dict, source: str = "<config>") -> GridTokenizerConfig:
