@@ -21,12 +21,13 @@ class ModelSection:
     encoder_depth: Optional[int] = None
     decoder_depth: Optional[int] = None
     heads: Optional[int] = None
-    mlp_ratio: float = 4.0
-    norm: Literal["layernorm", "rmsnorm"] = "layernorm"
-    qk_norm: bool = True
-    bias: bool = False
-    block_cross_modality: bool = True
-    causal_kinds: tuple[str, ...] = ("text",)
+    # None keeps FourMConfig's own default, so defaults live in one place (fourm/model/config.py).
+    mlp_ratio: Optional[float] = None
+    norm: Optional[Literal["layernorm", "rmsnorm"]] = None
+    qk_norm: Optional[bool] = None
+    bias: Optional[bool] = None
+    block_cross_modality: Optional[bool] = None
+    causal_kinds: Optional[tuple[str, ...]] = None
 
 
 @dataclass(frozen=True)

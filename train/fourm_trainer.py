@@ -40,9 +40,10 @@ def build_model_config(cfg: FourMTrainConfig):
     m = cfg.model
     folder = resolve(m.modality_folder) if m.modality_folder else None
     specs = list(load_registry(m.modalities, folder).values())
-    sizes = {k: getattr(m, k) for k in ("dim", "encoder_depth", "decoder_depth", "heads") if getattr(m, k) is not None}
-    return preset_config(m.preset, specs, mlp_ratio=m.mlp_ratio, norm=m.norm, qk_norm=m.qk_norm, bias=m.bias,
-                         block_cross_modality=m.block_cross_modality, causal_kinds=m.causal_kinds, **sizes)
+    fields = ("dim", "encoder_depth", "decoder_depth", "heads", "mlp_ratio", "norm", "qk_norm", "bias",
+              "block_cross_modality", "causal_kinds")
+    overrides = {k: getattr(m, k) for k in fields if getattr(m, k) is not None}
+    return preset_config(m.preset, specs, **overrides)
 
 
 class MetricsLog:
