@@ -3,7 +3,7 @@
     stream = TokenStream(config, specs, masker, text_tokenizers, rank=r, world_size=w, start_batch=k)
     loader = make_loader(stream, num_workers=2)            # yields {name: ModalityTokens}
 
-Token shards hold `<key>.tok_<name>.npy` (image modalities: `max_tokens` ids) and
+Token shards hold `<key>.tok_<name>.npy` (grids: `max_tokens` ids; image_seq: 1..max_tokens, a prefix) and
 `<key>.<name>.txt` (text, tokenized here so span masking sees words); see
 `ModalitySpec.token_ext`.
 

@@ -2,7 +2,8 @@
 
     cfg = load_generation_config("configs/generate/caption_to_rgb.yaml")   # checked against the registry
 
-Conditions come from the input sample (`source: input`) or a token file (`source: path.npy`).
+Conditions come from the input sample (`source: input`) or a file (`source: cap.txt`, a PNG, a
+depth .npy, or a 1D .npy of token ids; see fourm.generation.outputs.encode_condition_file).
 Targets are generated in order; each generated target joins the conditions of later targets
 (`condition_on` narrows what a target sees). Every mistake (unknown modality, bad scheme, a token
 count outside 1..256 or above the modality's max_tokens) is a `ConfigError` naming file and key,
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Optional, Sequence
+from typing import Literal, Optional, Sequence, Union
 
 from fourm.config import ConfigError, from_dict, read_yaml, apply_overrides
 
@@ -21,8 +22,10 @@ MAX_RGB_TOKENS = 256  # FlexTok: 1..256 ordered tokens per image
 
 @dataclass(frozen=True)
 class ConditionConfig:
-    """modality: registry name. source: 'input' (the input sample's file of that modality) or a
-    path to a token file (.npy ids; .txt for text)."""
+    """modality: registry name. source: 'input' (the input sample's file of that modality, or the
+    file given with `fourm generate --condition NAME=FILE`) or a path used for every sample: raw
+    data (RGB PNG/JPG, depth .npy or 16-bit PNG, class map, normals PNG, .txt for text) or a 1D
+    .npy of token ids."""
 
     modality: str
     source: str = "input"
@@ -36,7 +39,15 @@ class TargetConfig:
                    step) or autoregressive (left to right; KV cache for causally decoded kinds)
     steps:         decoding steps of maskgit / roar (capped at the token count)
     num_tokens:    tokens to generate: for image_seq (FlexTok RGB) 1..256, coarse to fine; for
-                   text the longest caption; default the modality's max_tokens
+                   text the longest caption; default the modality's max_tokens. 'auto' (image_seq
+                   only): generate left to right and, at each power of two n = 2k, decode the
+                   first k and the first 2k tokens with FlexTok; a sample stops at k once the two
+                   images agree to auto_psnr dB (PSNR(decode(k), decode(2k)) >= auto_psnr), else it
+                   gets all max_tokens (fourm.generation.adaptive)
+    auto_psnr:     the agreement threshold of num_tokens 'auto', in dB
+    decode_steps:  FlexTok decoding (image_seq targets): Euler steps of the flow decoder
+                   (None: the tokenizer's sample_steps); other kinds ignore it
+    decode_guidance: FlexTok decoding guidance scale (None: the tokenizer's default; 1 = none)
     temperature:   0 = greedy; temperature_schedule decays it to 0 over the steps (linear|cosine)
     token_schedule: fraction of tokens decoded per step for maskgit / roar (cosine|linear)
     top_k, top_p:  sampling filters (0 / 1.0 = off)
@@ -48,7 +59,7 @@ class TargetConfig:
     modality: str
     scheme: Literal["maskgit", "roar", "autoregressive"] = "maskgit"
     steps: int = 8
-    num_tokens: Optional[int] = None
+    num_tokens: Union[int, Literal["auto"], None] = None
     temperature: float = 1.0
     temperature_schedule: Literal["constant", "linear", "cosine"] = "constant"
     token_schedule: Literal["cosine", "linear"] = "cosine"
@@ -58,12 +69,20 @@ class TargetConfig:
     cfg_weights: dict[str, float] = field(default_factory=dict)
     condition_on: tuple[str, ...] = ()
     use_cache: bool = True
+    auto_psnr: float = 30.0
+    decode_steps: Optional[int] = None
+    decode_guidance: Optional[float] = None
 
     def __post_init__(self) -> None:
+        fixed = self.num_tokens if isinstance(self.num_tokens, int) else None
         checks = [
             (self.steps >= 1, "steps", f"must be >= 1, got {self.steps}"),
-            (self.num_tokens is None or 1 <= self.num_tokens <= MAX_RGB_TOKENS, "num_tokens",
+            (fixed is None or 1 <= fixed <= MAX_RGB_TOKENS, "num_tokens",
              f"{self.num_tokens} is outside 1..{MAX_RGB_TOKENS}"),
+            (self.auto_psnr > 0, "auto_psnr", f"must be > 0 dB, got {self.auto_psnr}"),
+            (self.decode_steps is None or self.decode_steps >= 1, "decode_steps", f"must be >= 1, got {self.decode_steps}"),
+            (self.decode_guidance is None or self.decode_guidance >= 0, "decode_guidance",
+             f"must be >= 0, got {self.decode_guidance}"),
             (self.temperature >= 0, "temperature", f"must be >= 0, got {self.temperature}"),
             (self.top_k >= 0, "top_k", f"must be >= 0 (0 = off), got {self.top_k}"),
             (0 < self.top_p <= 1, "top_p", f"must be in (0, 1], got {self.top_p}"),
@@ -133,6 +152,12 @@ def _check_target(spec, target: TargetConfig, where: str) -> None:
         return
     if spec.kind == "image_grid":
         raise ConfigError(f"{where}.num_tokens': '{spec.name}' is a token grid of fixed size {spec.max_tokens}; leave num_tokens out")
+    if n == "auto":
+        if spec.kind != "image_seq":
+            raise ConfigError(f"{where}.num_tokens': 'auto' needs an ordered image_seq target, '{spec.name}' is {spec.kind}")
+        if target.scheme != "autoregressive":
+            raise ConfigError(f"{where}.num_tokens': 'auto' grows the sequence left to right: use scheme autoregressive, not {target.scheme}")
+        return
     if spec.kind == "image_seq" and n > spec.max_tokens:
         raise ConfigError(f"{where}.num_tokens': {n} is outside 1..{spec.max_tokens} (max_tokens of '{spec.name}')")
 

@@ -248,7 +248,10 @@ class Masker:
             ids = np.asarray(value, dtype=np.int64).reshape(-1)
             if spec.kind == "text":
                 ids = ids[: spec.max_tokens]
-            elif ids.size != spec.max_tokens:
+            elif spec.kind == "image_seq" and not 1 <= ids.size <= spec.max_tokens:
+                # adaptive FlexTok lengths (`fourm tokenize --rgb-tokens auto`): any prefix 1..max_tokens
+                raise ValueError(f"modality '{spec.name}': expected 1..{spec.max_tokens} tokens, got {ids.size}")
+            elif spec.kind == "image_grid" and ids.size != spec.max_tokens:
                 raise ValueError(f"modality '{spec.name}': expected {spec.max_tokens} tokens, got {ids.size}")
             if ids.size == 0:
                 continue

@@ -6,6 +6,9 @@ For each raw shard DIR/<split>/shard-N.tar one token shard OUT/<split>/shard-N.t
     <key>.crop.json        with crops: {"top", "left", "height", "width", "flip", "source_key"}
 With `crops=K`, each sample gives K random crops/flips <key>_c0 .. <key>_c{K-1}; one crop is drawn per
 sample (from the seed and the key) and applied to every modality of it, so they stay aligned.
+With `adaptive=AdaptiveLength(psnr_db=20)` (`fourm tokenize --rgb-tokens auto --rgb-psnr 20`),
+image_seq modalities (FlexTok) keep only the first k tokens of each image, k the smallest of
+1, 2, 4, ..., R reconstructing it at >= psnr_db (modality_tokenizers.flextok.adaptive).
 
 Resumable: a finished output shard is skipped; a shard in progress is written as `.tar.tmp` and
 renamed only when complete, so an interrupted run never leaves a corrupt shard.
@@ -135,8 +138,23 @@ def _views(keys: Sequence[str], sizes: Sequence[tuple[int, int]], settings: Toke
     return views
 
 
-def _encode_view(spec, tokenizer, values: list, crops: list[Optional[Crop]]) -> np.ndarray:
-    """Token ids (B, max_tokens) of one modality for a chunk of samples, each with its crop."""
+@dataclass(frozen=True)
+class AdaptiveLength:
+    """Variable-length image_seq tokens: psnr_db the reconstruction threshold, steps the
+    decoder's Euler steps for the check, seed its noise."""
+
+    psnr_db: float = 20.0
+    steps: int = 10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.psnr_db <= 0 or self.steps < 1:
+            raise ValueError(f"adaptive length: need psnr_db > 0 and steps >= 1 (got {self})")
+
+
+def _encode_view(spec, tokenizer, values: list, crops: list[Optional[Crop]], adaptive: Optional[AdaptiveLength] = None):
+    """Token ids (B, max_tokens) of one modality for a chunk of samples, each with its crop;
+    with `adaptive`, image_seq rows are cut to their adaptive length (a list of 1D arrays)."""
     import torch
 
     from modality_tokenizers.raw import to_tensor
@@ -147,10 +165,18 @@ def _encode_view(spec, tokenizer, values: list, crops: list[Optional[Crop]]) -> 
         batch = torch.stack([apply_crop(spec.data, x, c, size) for x, c in zip(batch, crops)])
     ids = tokenizer.encode(batch)
     ids = ids.detach().cpu().numpy() if hasattr(ids, "detach") else np.asarray(ids)
-    return ids.reshape(len(values), -1).astype(token_dtype(tokenizer.vocab_size))
+    ids = ids.reshape(len(values), -1).astype(token_dtype(tokenizer.vocab_size))
+    if adaptive is None or spec.kind != "image_seq":
+        return ids
+    from modality_tokenizers.flextok.adaptive import adaptive_lengths
+
+    lengths = adaptive_lengths(tokenizer, batch, threshold_db=adaptive.psnr_db, steps=adaptive.steps,
+                               generator=torch.Generator().manual_seed(adaptive.seed))
+    return [row[: int(k)] for row, k in zip(ids, lengths)]
 
 
-def _chunk_samples(chunk: list[dict], specs, tokenizers, settings: TokenizeSettings) -> Iterator[dict]:
+def _chunk_samples(chunk: list[dict], specs, tokenizers, settings: TokenizeSettings,
+                   adaptive: Optional[AdaptiveLength] = None) -> Iterator[dict]:
     """Output samples (writer format) of a chunk of raw samples, every view of every sample."""
     image_specs = [s for s in specs if s.kind != "text"]
     sizes = [_image_size(sample, image_specs) for sample in chunk]
@@ -160,7 +186,7 @@ def _chunk_samples(chunk: list[dict], specs, tokenizers, settings: TokenizeSetti
         crops = [v[j] for v in views]
         for spec in image_specs:
             values = [sample[shard_field(spec)] for sample in chunk]
-            tokens[spec.name, j] = _encode_view(spec, tokenizers[spec.name], values, crops)
+            tokens[spec.name, j] = _encode_view(spec, tokenizers[spec.name], values, crops, adaptive)
     for i, sample in enumerate(chunk):
         for j, crop in enumerate(views[i]):
             out = {"__key__": sample["__key__"] if crop is None else f"{sample['__key__']}_c{j}"}
@@ -182,7 +208,7 @@ def _image_size(sample: dict, image_specs) -> tuple[int, int]:
 
 
 def tokenize_shard(src: str, dst: str, specs, tokenizers: Mapping[str, Any], settings: TokenizeSettings,
-                   on_sample=None) -> int:
+                   on_sample=None, adaptive: Optional[AdaptiveLength] = None) -> int:
     """Tokenize raw shard `src` into token shard `dst` (atomically); returns the samples written."""
     from fourm.shards import AtomicShardWriter, iter_samples
 
@@ -192,15 +218,15 @@ def tokenize_shard(src: str, dst: str, specs, tokenizers: Mapping[str, Any], set
         for sample in iter_samples([src], fields, on_error=settings.on_error):
             chunk.append(sample)
             if len(chunk) == settings.batch_size:
-                _write_chunk(writer, chunk, specs, tokenizers, settings, on_sample)
+                _write_chunk(writer, chunk, specs, tokenizers, settings, on_sample, adaptive)
                 chunk = []
         if chunk:
-            _write_chunk(writer, chunk, specs, tokenizers, settings, on_sample)
+            _write_chunk(writer, chunk, specs, tokenizers, settings, on_sample, adaptive)
     return writer.count
 
 
-def _write_chunk(writer, chunk, specs, tokenizers, settings, on_sample) -> None:
-    for out in _chunk_samples(chunk, specs, tokenizers, settings):
+def _write_chunk(writer, chunk, specs, tokenizers, settings, on_sample, adaptive=None) -> None:
+    for out in _chunk_samples(chunk, specs, tokenizers, settings, adaptive):
         writer.write(out)
     if on_sample is not None:
         on_sample(len(chunk))
@@ -253,10 +279,13 @@ def _import_tokenizer_packages() -> None:
             log.debug("could not import %s: %s", name, err)
 
 
-def _manifest(data_dir, specs, tokenizers, tokenizer_dirs, settings, splits, complete: bool) -> dict:
+def _manifest(data_dir, specs, tokenizers, tokenizer_dirs, settings, splits, complete: bool,
+              adaptive: Optional[AdaptiveLength] = None) -> dict:
     modalities = {}
     for spec in specs:
         entry = {"kind": spec.kind, "file": spec.token_ext}
+        if adaptive is not None and spec.kind == "image_seq":
+            entry["adaptive_length"] = asdict(adaptive)  # rows hold 1..max_tokens ids
         if spec.name in tokenizers:
             tok = tokenizers[spec.name]
             entry.update(vocab_size=int(tok.vocab_size), max_tokens=int(tok.max_tokens),
@@ -287,7 +316,8 @@ def _check_same_settings(out_dir: Path, manifest: dict) -> None:
 
 def tokenize_dataset(data_dir: str | Path, out_dir: str | Path, modalities: Sequence[str],
                      settings: TokenizeSettings = TokenizeSettings(), tokenizer_dirs: Optional[Mapping[str, str]] = None,
-                     splits: Optional[Sequence[str]] = None, device: str = "cpu", progress: bool = True) -> dict:
+                     splits: Optional[Sequence[str]] = None, device: str = "cpu", progress: bool = True,
+                     adaptive: Optional[AdaptiveLength] = None) -> dict:
     """Tokenize every split of a raw dataset (DIR/<split>/*.tar -> OUT/<split>/*.tar, same shard
     names); finished shards are kept, so an interrupted run resumes. Returns the manifest."""
     import torch
@@ -307,7 +337,7 @@ def tokenize_dataset(data_dir: str | Path, out_dir: str | Path, modalities: Sequ
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = [(src, out_dir / split / Path(src).name) for split, folder in chosen.items() for src in list_shards(folder)]
     split_info = {split: {"shards": [p.name for p in map(Path, list_shards(folder))]} for split, folder in chosen.items()}
-    manifest = _manifest(data_dir, specs, tokenizers, tokenizer_dirs, settings, split_info, complete=False)
+    manifest = _manifest(data_dir, specs, tokenizers, tokenizer_dirs, settings, split_info, complete=False, adaptive=adaptive)
     _check_same_settings(out_dir, manifest)
     _write_json(out_dir / MANIFEST_NAME, manifest)
     for split in chosen:
@@ -318,7 +348,7 @@ def tokenize_dataset(data_dir: str | Path, out_dir: str | Path, modalities: Sequ
         log.info("resuming: %d of %d token shards already complete", len(jobs) - len(todo), len(jobs))
     with torch.inference_mode(), tqdm(total=len(todo), unit="shard", desc="tokenize", disable=not progress) as bar:
         for src, dst in todo:
-            count = tokenize_shard(src, str(dst), specs, tokenizers, settings)
+            count = tokenize_shard(src, str(dst), specs, tokenizers, settings, adaptive=adaptive)
             log.info("%s -> %s (%d samples)", src, dst, count)
             bar.update(1)
     manifest["complete"] = True

@@ -233,9 +233,9 @@ def test_cli_generates_from_token_shards(tmp_path):
     parser = argparse.ArgumentParser()
     cli.register(parser.add_subparsers())
     args = parser.parse_args(["generate", "--config", str(config), "--input", str(tmp_path / "shards"),
-                              "--out", str(tmp_path / "out"), "--tokenizer", f"caption={tmp_path / 'tok'}", "seed=3"])
+                              "--out", str(tmp_path / "out"), "--tokenizer", f"caption={tmp_path / 'tok'}", "seed=3",
+                              "--no-decode"])  # decoded outputs: tests/test_generation_outputs.py
     assert args.func(args) == 0
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert len(files) == 9 and files[0] == "synth_000_00000.caption.npy"
-    assert np.load(tmp_path / "out" / "synth_000_00002.depth.npy").shape == (16,)
-    assert (tmp_path / "out" / "synth_000_00001.caption.txt").exists()
+    assert len(files) == 6 and files[0] == "synth_000_00000.tok_caption.npy"
+    assert np.load(tmp_path / "out" / "synth_000_00002.tok_depth.npy").shape == (16,)

@@ -23,6 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--on-error", choices=("raise", "skip"), default="raise", help="bad raw samples: stop or skip")
+    parser.add_argument("--rgb-tokens", choices=("all", "auto"), default="all",
+                        help="image_seq (FlexTok) modalities: keep all tokens, or per image the fewest of 1,2,4,... "
+                             "reconstructing it at --rgb-psnr dB")
+    parser.add_argument("--rgb-psnr", type=float, default=20.0, help="PSNR threshold (dB) of --rgb-tokens auto")
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(func=handler)
 
@@ -38,12 +42,13 @@ def parse_tokenizer_dirs(items: list[str]) -> dict[str, str]:
 
 
 def handler(args: argparse.Namespace) -> int:
-    from fourm.tokenize import TokenizeSettings, tokenize_dataset
+    from fourm.tokenize import AdaptiveLength, TokenizeSettings, tokenize_dataset
 
     settings = TokenizeSettings(crops=args.crops, crop_min_scale=args.crop_min_scale, flip=args.flip,
                                 seed=args.seed, batch_size=args.batch_size, on_error=args.on_error)
     manifest = tokenize_dataset(args.data, args.out, args.modalities, settings, parse_tokenizer_dirs(args.tokenizer),
-                                splits=args.splits, device=args.device, progress=not args.no_progress)
+                                splits=args.splits, device=args.device, progress=not args.no_progress,
+                                adaptive=AdaptiveLength(args.rgb_psnr, seed=args.seed) if args.rgb_tokens == "auto" else None)
     shards = sum(len(s["shards"]) for s in manifest["splits"].values())
     print(f"tokenized {shards} shards of {', '.join(manifest['modalities'])} into {args.out}")
     return 0

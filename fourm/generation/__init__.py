@@ -1,5 +1,7 @@
 """Generation: samplers (MaskGIT, ROAR, autoregressive with KV cache), sampling filters,
-classifier-free guidance, and `generate_target` for any modality kind."""
+classifier-free guidance, and `generate_target` for any modality kind. Also (imported from their
+modules): `outputs` (tokens <-> raw values <-> files), `adaptive` (`num_tokens: auto`),
+`shards` (batch and single-sample runs behind `fourm generate`)."""
 from fourm.generation.chain import check_input, generate_chain, text_target_to_input
 from fourm.generation.generate import generate_target
 from fourm.generation.guidance import GuidancePass, combine, plan_passes

@@ -3,12 +3,15 @@ the conditions of later ones.
 
     outputs = generate_chain(model, cfg, {"caption": caption_ids}, generator)   # {name: (B, N)}
 
+A target with `num_tokens: auto` comes back as a list of B 1D tensors (lengths differ; see
+fourm.generation.adaptive) and needs its tokenizer in `tokenizers`.
+
 Inputs are token ids per condition: image kinds (B, N) with N = max_tokens for grids and
 1..max_tokens for image_seq; text (B, L) word ids without specials, [PAD] = 0 on the right.
 """
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from typing import Any, Mapping, Optional, Union
 
 import torch
 
@@ -50,8 +53,13 @@ def text_target_to_input(ids: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def generate_chain(model, cfg, inputs: Mapping[str, torch.Tensor], generator: Optional[torch.Generator]) -> dict[str, torch.Tensor]:
-    """Run every target of `cfg` (a GenerationConfig) in order; returns {target name: ids (B, N)}."""
+def generate_chain(model, cfg, inputs: Mapping[str, torch.Tensor], generator: Optional[torch.Generator],
+                   tokenizers: Optional[Mapping[str, Any]] = None) -> dict[str, Union[torch.Tensor, list]]:
+    """Run every target of `cfg` (a GenerationConfig) in order; returns {target name: ids (B, N)}
+    (a list of B 1D tensors for `num_tokens: auto` targets)."""
+    from fourm.generation.adaptive import generate_adaptive, ragged_condition
+
+    tokenizers = tokenizers or {}
     missing = [c.modality for c in cfg.conditions if c.modality not in inputs]
     if missing:
         raise ValueError(f"no input for condition '{missing[0]}'")
@@ -63,10 +71,16 @@ def generate_chain(model, cfg, inputs: Mapping[str, torch.Tensor], generator: Op
         available[c.modality] = inputs[c.modality].long().to(device)
     for t in cfg.targets:
         model.config.spec(t.modality)  # unknown to this model: error before any work
+        if t.num_tokens == "auto" and t.modality not in tokenizers:
+            raise ValueError(f"target '{t.modality}': num_tokens auto needs its tokenizer to decode prefixes")
     B = next(iter(available.values())).shape[0] if available else cfg.batch_size
     outputs = {}
     for i, target in enumerate(cfg.targets):
         conds = {n: available[n] for n in cfg.conditions_of(i)}
+        if target.num_tokens == "auto":
+            rows = generate_adaptive(model, conds, target.modality, target, generator, tokenizers[target.modality], B)
+            outputs[target.modality], available[target.modality] = rows, ragged_condition(rows)
+            continue
         ids = generate_target(model, conds, target.modality, target, generator, batch_size=B)  # (B, N)
         outputs[target.modality] = ids
         is_text = model.config.spec(target.modality).kind == "text"

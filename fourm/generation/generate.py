@@ -9,7 +9,7 @@ guidance pass); 'autoregressive' on them is ROAR in left-to-right order, one tok
 """
 from __future__ import annotations
 
-from typing import Mapping, Optional, Union
+from typing import Callable, Mapping, Optional, Union
 
 import torch
 
@@ -20,6 +20,8 @@ from fourm.modalities import ModalitySpec
 
 TEXT_PAD_ID, TEXT_EOS_ID = 0, 3  # fixed by modality_tokenizers.text (specials come first)
 Conditions = Mapping[str, Union[torch.Tensor, ModalityTokens]]
+# on_prefix(n, ids (B, N)) is called after the n-th token of a left-to-right decode; True stops it
+PrefixHook = Callable[[int, torch.Tensor], bool]
 
 
 def condition_tokens(spec: ModalitySpec, x: Union[torch.Tensor, ModalityTokens]) -> ModalityTokens:
@@ -33,10 +35,11 @@ def condition_tokens(spec: ModalitySpec, x: Union[torch.Tensor, ModalityTokens])
     return ModalityTokens(ids, is_input, torch.zeros_like(is_input), positions)
 
 
-def target_length(model: FourM, spec: ModalitySpec, num_tokens: Optional[int]) -> int:
+def target_length(model: FourM, spec: ModalitySpec, num_tokens: Union[int, str, None]) -> int:
+    """Tokens to generate; 'auto' (adaptive image_seq length) makes room for all of them."""
     if spec.kind == "image_grid":
         return spec.max_tokens
-    n = num_tokens or spec.max_tokens
+    n = spec.max_tokens if num_tokens in (None, "auto") else num_tokens
     limit = model.embeddings[spec.name].num_positions
     if not 1 <= n <= limit:
         raise ValueError(f"target '{spec.name}': num_tokens {n} outside 1..{limit}")
@@ -56,10 +59,11 @@ def _empty_block(B: int, device) -> ModalityTokens:
 
 @torch.no_grad()
 def generate_target(model: FourM, conditions: Conditions, target_name: str, scheme_cfg, generator: Optional[torch.Generator],
-                    batch_size: Optional[int] = None) -> torch.Tensor:
+                    batch_size: Optional[int] = None, on_prefix: Optional[PrefixHook] = None) -> torch.Tensor:
     """Token ids (B, N) of `target_name`. `scheme_cfg` is a `TargetConfig` (or anything with its
     fields: scheme, steps, num_tokens, temperature, temperature_schedule, token_schedule, top_k,
-    top_p, cfg_scale, cfg_weights, use_cache). Text stops at [EOS]; [PAD] fills the rest."""
+    top_p, cfg_scale, cfg_weights, use_cache). Text stops at [EOS]; [PAD] fills the rest.
+    `on_prefix` (causal targets only) may stop decoding early; untouched positions stay [PAD]."""
     spec = model.config.spec(target_name)
     if target_name in conditions:
         raise ValueError(f"'{target_name}' is both a condition and the target")
@@ -77,7 +81,7 @@ def generate_target(model: FourM, conditions: Conditions, target_name: str, sche
             raise ValueError(f"'{target_name}' is decoded causally by this model: use scheme autoregressive, not {scheme_cfg.scheme}")
         sampler = AutoregressiveSampler(params, stop_id=TEXT_EOS_ID if spec.kind == "text" else None, pad_id=TEXT_PAD_ID)
         run = decode_with_cache if getattr(scheme_cfg, "use_cache", True) else decode_without_cache
-        return run(model, conds, passes, target_name, N, B, sampler, generator, device)
+        return run(model, conds, passes, target_name, N, B, sampler, generator, device, on_prefix)
     if scheme_cfg.scheme == "maskgit":
         sampler, steps = MaskGITSampler(params, scheme_cfg.token_schedule), scheme_cfg.steps
     elif scheme_cfg.scheme == "roar":
@@ -102,7 +106,7 @@ def decode_parallel(model, conds, passes, name, N, B, sampler, steps, generator,
     return ids
 
 
-def decode_with_cache(model, conds, passes, name, N, B, sampler, generator, device) -> torch.Tensor:
+def decode_with_cache(model, conds, passes, name, N, B, sampler, generator, device, on_prefix=None) -> torch.Tensor:
     """Left to right with one KV cache per guidance pass: each token costs one decoder step."""
     states = [model.start_decoding(model.encode(_batch(conds, p, name, _empty_block(B, device))), name) for p in passes]
     ids = torch.full((B, N), TEXT_PAD_ID, dtype=torch.long, device=device)
@@ -113,12 +117,12 @@ def decode_with_cache(model, conds, passes, name, N, B, sampler, generator, devi
         first = torch.full((B, 1), i == 0, dtype=torch.bool, device=device)
         logits = combine([model.decode_step(s, prev, pos, first)[:, 0] for s in states], passes)  # (B, V)
         ids[:, i] = sampler.step(logits, generator).ids
-        if sampler.all_finished:
+        if sampler.all_finished or (on_prefix is not None and on_prefix(i + 1, ids)):
             break
     return ids
 
 
-def decode_without_cache(model, conds, passes, name, N, B, sampler, generator, device) -> torch.Tensor:
+def decode_without_cache(model, conds, passes, name, N, B, sampler, generator, device, on_prefix=None) -> torch.Tensor:
     """The reference for `decode_with_cache`: re-runs encoder and decoder over the whole prefix
     for every token (O(N^2) work)."""
     ids = torch.full((B, N), TEXT_PAD_ID, dtype=torch.long, device=device)
@@ -129,6 +133,6 @@ def decode_without_cache(model, conds, passes, name, N, B, sampler, generator, d
         block = ModalityTokens(ids[:, : i + 1], ~role, role, positions[:, : i + 1])
         logits = combine([model.target_logits(_batch(conds, p, name, block))[name][:, i] for p in passes], passes)
         ids[:, i] = sampler.step(logits, generator).ids
-        if sampler.all_finished:
+        if sampler.all_finished or (on_prefix is not None and on_prefix(i + 1, ids)):
             break
     return ids

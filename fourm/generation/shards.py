@@ -1,10 +1,17 @@
-"""Run a GenerationConfig over token shards and write the outputs, one file per sample and target:
+"""Run a GenerationConfig over token shards (batch mode) or over condition files (one sample),
+and write the outputs, per sample and target:
 
-    <out>/<key>.<name>.npy     generated token ids (int32)
-    <out>/<key>.<name>.txt     decoded text, for text targets
+    <out>/<key>.tok_<name>.npy   generated token ids (int32; image_seq 'auto': k ids)
+    <out>/<key>.<name>.png       decoded RGB, or colourised depth / classes / normals
+    <out>/<key>.<name>.npy       the raw decoded array of depth / classes / normals
+    <out>/<key>.<name>.txt       decoded text
+(`decode=False`: token ids only.) Decoding is fourm.generation.outputs; FlexTok targets use
+the target's decode_steps / decode_guidance.
 
-Conditions with `source: input` come from the shard sample; any other source is a token file
-(.npy ids, or .txt text) used for every sample. Decoding image tokens to PNGs is not done here yet.
+Conditions with `source: input` come from the shard sample (or, for one sample, the file given
+for them); any other source is a file used for every sample: raw data (PNG, depth .npy, caption
+.txt, ...) is tokenized with the modality's tokenizer, a 1D integer .npy is taken as token ids
+(fourm.generation.outputs.encode_condition_file).
 """
 from __future__ import annotations
 
@@ -29,23 +36,25 @@ def pad_rows(rows: Sequence[Sequence[int]]) -> torch.Tensor:
     return out
 
 
-def load_source(spec, path: str, text_tokenizer: Any = None) -> list:
-    """A condition file -> one sample's ids (a list for text, a 1D array for images)."""
+def needs_tokenizer(path: str | Path) -> bool:
+    """False only for a 1D .npy of token ids, which is used as it is."""
     from fourm.paths import resolve
 
     p = resolve(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"condition '{spec.name}': source file {path} not found")
-    if spec.kind == "text":
-        if text_tokenizer is None:
-            raise ValueError(f"condition '{spec.name}': a text source needs the modality's tokenizer")
-        return text_tokenizer.encode_text(p.read_text().strip())
-    if p.suffix != ".npy":
-        raise ValueError(f"condition '{spec.name}': source {path} must be a .npy file of token ids")
-    ids = np.load(p, allow_pickle=False)
-    if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
-        raise ValueError(f"condition '{spec.name}': {path} holds {ids.dtype} {ids.shape}, expected 1D integer token ids")
-    return ids
+    if p.suffix.lower() != ".npy" or not p.is_file():
+        return True
+    try:
+        return np.load(p, mmap_mode="r", allow_pickle=False).ndim != 1
+    except (OSError, ValueError):
+        return True  # unreadable: encode_condition_file names the file
+
+
+def encode_sources(specs: Mapping, files: Mapping[str, str], tokenizers: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """{condition: file} -> {condition: 1D int64 ids}, every file checked (before any model work)."""
+    from fourm.generation.outputs import encode_condition_file
+    from fourm.paths import resolve
+
+    return {name: encode_condition_file(specs[name], tokenizers.get(name), resolve(path)) for name, path in files.items()}
 
 
 def batches(samples: Iterator[dict], size: int, limit: Optional[int]) -> Iterator[list[dict]]:
@@ -62,32 +71,44 @@ def batches(samples: Iterator[dict], size: int, limit: Optional[int]) -> Iterato
         yield chunk
 
 
-def write_outputs(out_dir: Path, keys: Sequence[str], outputs: Mapping[str, torch.Tensor], specs: Mapping,
-                  text_tokenizers: Mapping[str, Any]) -> None:
+def write_outputs(out_dir: Path, keys: Sequence[str], outputs: Mapping[str, Any], specs: Mapping, cfg,
+                  tokenizers: Mapping[str, Any], decode: bool = True, generator: Optional[torch.Generator] = None) -> None:
+    """Token ids of every target, and with `decode` the decoded files (see the module docstring)."""
+    from fourm.generation.outputs import decode_tokens, save_npy, save_output
+
+    targets = {t.modality: t for t in cfg.targets}
     for name, ids in outputs.items():
-        rows = ids.cpu().numpy().astype(np.int32)  # (B, N)
-        texts = text_tokenizers[name].decode(rows.tolist()) if specs[name].kind == "text" and name in text_tokenizers else None
-        for b, key in enumerate(keys):
-            stem = out_dir / Path(key).name
-            np.save(f"{stem}.{name}.npy", rows[b])
-            if texts is not None:
-                Path(f"{stem}.{name}.txt").write_text(texts[b] + "\n")
+        rows = [r.cpu().numpy().astype(np.int32) for r in (ids.unbind(0) if isinstance(ids, torch.Tensor) else ids)]
+        for key, row in zip(keys, rows):
+            save_npy(out_dir / f"{Path(key).name}.tok_{name}.npy", row)
+        if not decode:
+            continue
+        t = targets[name]
+        values = decode_tokens(specs[name], tokenizers[name], ids, steps=t.decode_steps, guidance_scale=t.decode_guidance,
+                               generator=generator)
+        for key, value in zip(keys, values):
+            save_output(out_dir, key, specs[name], value)
 
 
-def generate_from_shards(model, cfg, input_shards: str, out_dir: str | Path, text_tokenizers: Mapping[str, Any],
-                         limit: Optional[int] = None, device: str = "cpu") -> int:
-    """Generate every target of `cfg` for the samples of `input_shards`; returns the sample count."""
+def _generators(cfg, device: str) -> tuple[torch.Generator, torch.Generator]:
+    """Token sampling and FlexTok decoding noise, both from the config's seed."""
+    return torch.Generator(device=device).manual_seed(cfg.seed), torch.Generator().manual_seed(cfg.seed + 1)
+
+
+def generate_from_shards(model, cfg, input_shards: str, out_dir: str | Path, tokenizers: Mapping[str, Any],
+                         limit: Optional[int] = None, device: str = "cpu", decode: bool = True) -> int:
+    """Generate every target of `cfg` for the samples of `input_shards`; returns the sample count.
+    `tokenizers`: text conditions, file sources, and (with `decode` or num_tokens auto) the targets."""
     from fourm.data import SampleReader
     from fourm.shards import list_shards
 
     specs = {m.name: m for m in model.config.modalities}
     from_input = [specs[c.modality] for c in cfg.conditions if c.source == "input"]
-    fixed = {c.modality: load_source(specs[c.modality], c.source, text_tokenizers.get(c.modality))
-             for c in cfg.conditions if c.source != "input"}
-    reader = SampleReader(from_input, text_tokenizers, on_error="raise")
+    fixed = encode_sources(specs, {c.modality: c.source for c in cfg.conditions if c.source != "input"}, tokenizers)
+    reader = SampleReader(from_input, {n: t for n, t in tokenizers.items() if specs[n].kind == "text"}, on_error="raise")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    generator = torch.Generator(device=device).manual_seed(cfg.seed)
+    generator, decode_generator = _generators(cfg, device)
     done = 0
     for chunk in batches(reader.samples(list_shards(input_shards)), cfg.batch_size, limit):
         missing = [s.name for s in from_input for x in chunk if s.name not in x]
@@ -95,8 +116,40 @@ def generate_from_shards(model, cfg, input_shards: str, out_dir: str | Path, tex
             raise ValueError(f"sample '{chunk[0]['__key__']}' has no '{missing[0]}' to condition on")
         inputs = {c.modality: pad_rows([x[c.modality] if c.source == "input" else fixed[c.modality] for x in chunk])
                   for c in cfg.conditions}
-        outputs = generate_chain(model, cfg, inputs, generator)
-        write_outputs(out_dir, [x["__key__"] for x in chunk], outputs, specs, text_tokenizers)
+        outputs = generate_chain(model, cfg, inputs, generator, tokenizers)
+        write_outputs(out_dir, [x["__key__"] for x in chunk], outputs, specs, cfg, tokenizers, decode, decode_generator)
         done += len(chunk)
         log.info("generated %d samples", done)
     return done
+
+
+def condition_files(cfg, given: Mapping[str, str]) -> dict[str, str]:
+    """{condition: file} for one sample: `given` (e.g. --condition caption=cap.txt) fills the
+    `source: input` conditions; other conditions keep their configured file."""
+    names = [c.modality for c in cfg.conditions]
+    extra = [n for n in given if n not in names]
+    if extra:
+        raise ValueError(f"--condition {extra[0]}: not a condition of this config (conditions: {', '.join(names) or 'none'})")
+    files = {}
+    for c in cfg.conditions:
+        if c.modality in given:
+            files[c.modality] = given[c.modality]
+        elif c.source == "input":
+            raise ValueError(f"condition '{c.modality}' has source input: give it as --condition {c.modality}=FILE")
+        else:
+            files[c.modality] = c.source
+    return files
+
+
+def generate_from_files(model, cfg, files: Mapping[str, np.ndarray], out_dir: str | Path, tokenizers: Mapping[str, Any],
+                        key: str = "sample", device: str = "cpu", decode: bool = True) -> dict:
+    """One sample from already encoded condition files ({condition: 1D ids}, `encode_sources`);
+    writes <out>/<key>.* and returns the chain's outputs."""
+    specs = {m.name: m for m in model.config.modalities}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    generator, decode_generator = _generators(cfg, device)
+    inputs = {name: pad_rows([ids]) for name, ids in files.items()}
+    outputs = generate_chain(model, cfg, inputs, generator, tokenizers)
+    write_outputs(out_dir, [key], outputs, specs, cfg, tokenizers, decode, decode_generator)
+    return outputs

@@ -10,6 +10,7 @@ import os
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from modality_tokenizers.base import (
@@ -76,7 +77,11 @@ class FlexTok(nn.Module, ModalityTokenizer):
 
     # --- latent space --------------------------------------------------------------------
     def to_latent(self, images: Tensor) -> Tensor:
-        """(B, 3, H, W) in [-1, 1] -> (B, C, h, w): the image itself in pixel mode."""
+        """(B, 3, H, W) in [-1, 1] -> (B, C, h, w): the image itself in pixel mode.
+        Images of another size are first resized to `image_size` (the tokenizer's trained resolution)."""
+        size = self.cfg.image_size
+        if tuple(images.shape[-2:]) != (size, size):
+            images = F.interpolate(images.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True)
         if self.vae is None:
             return images
         with torch.no_grad():
