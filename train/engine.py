@@ -138,7 +138,8 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
             continue
         excluded = param.ndim < 2 or name in skip or any(name.endswith("." + s) for s in skip)
         (no_decay if excluded else decay).append(param)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]  # ZeRO drops empty groups, and the LR scheduler must see the same count
 
 
 def lr_multiplier(step: int, cfg: EngineConfig) -> float:

@@ -136,29 +136,42 @@ def train(cfg: FourMTrainConfig, stop_after: Optional[int] = None, text_tokenize
     """Train (resuming from run_dir/checkpoints if there is one). `stop_after`: return after that
     optimizer step without the final checkpoint, as if killed (for tests). Returns the last
     metrics."""
+    from fourm.model import FourM
+    from train.engine import seed_everything
+
+    seed_everything(cfg.engine.seed)
+    return train_model(cfg, FourM(build_model_config(cfg)), stop_after, text_tokenizers)
+
+
+def train_model(cfg: FourMTrainConfig, model, stop_after: Optional[int] = None,
+                text_tokenizers: Optional[Mapping[str, Any]] = None, masker=None, export=None) -> dict:
+    """The training run of `train` on a model built by the caller (fine-tuning reuses it with a
+    partly frozen or LoRA-wrapped model). `masker`: replaces the one of cfg.data.masking (any
+    callable (sample, generator) -> masked sample with a `direction` method); `export(engine,
+    folder)`: replaces the default export of the consolidated weights to run_dir/model."""
     import dataclasses
 
     from fourm.config import save_config
     from fourm.data import TokenStream, build_masker, load_text_tokenizers, make_loader, validation_batches
-    from fourm.model import FourM
-    from train.engine import Engine, is_main, rank, seed_everything, world_size
+    from train.engine import Engine, is_main, rank, world_size
 
     engine_cfg = cfg.engine if cfg.engine.total_steps else dataclasses.replace(cfg.engine, total_steps=cfg.steps)
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    seed_everything(engine_cfg.seed)
-    model_cfg = build_model_config(cfg)
-    engine = Engine(FourM(model_cfg), engine_cfg, micro_batch_size=cfg.data.batch_size)
+    model_cfg = model.config
+    engine = Engine(model, engine_cfg, micro_batch_size=cfg.data.batch_size)
     if is_main():
         save_config(cfg, run_dir / "config.yaml")
-        log.info("FourM %s: %.2fM parameters, %d rank(s)", cfg.model.preset, engine.module.num_parameters() / 1e6, world_size())
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        log.info("FourM dim %d: %.2fM parameters (%.2fM trained), %d rank(s)", model_cfg.dim,
+                 engine.module.num_parameters() / 1e6, trainable / 1e6, world_size())
     state = engine.load(run_dir / "checkpoints") or {}
     batches = int(state.get("batches", 0))
 
     specs = list(model_cfg.modalities)
     names = [s.name for s in specs]
     tokenizers = dict(text_tokenizers) if text_tokenizers is not None else load_text_tokenizers(cfg.data, specs)
-    masker = build_masker(cfg.data, specs, tokenizers)
+    masker = masker or build_masker(cfg.data, specs, tokenizers)
     stream = TokenStream(cfg.data, specs, masker, tokenizers, seed=engine_cfg.seed, rank=rank(),
                          world_size=world_size(), start_batch=batches)
     loader = iter(make_loader(stream, cfg.data.num_workers))
@@ -167,7 +180,10 @@ def train(cfg: FourMTrainConfig, stop_after: Optional[int] = None, text_tokenize
     last = _loop(cfg, engine, loader, names, val, metrics, batches, stop_after)
     metrics.close()
     if stop_after is None or engine.global_step >= cfg.steps:
-        _export(engine, model_cfg, run_dir / "model")
+        if export is not None:
+            export(engine, run_dir / "model")
+        else:
+            _export(engine, model_cfg, run_dir / "model")
     return last
 
 

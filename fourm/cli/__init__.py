@@ -14,7 +14,9 @@ SUBCOMMAND_MODULES = (
     "fourm.cli.tokenizer",
     "fourm.cli.tokenize",
     "fourm.cli.train",
+    "fourm.cli.finetune",
     "fourm.cli.generate",
+    "fourm.cli.eval",
     "fourm.cli.flextok",
     "fourm.cli.quickstart",
 )

@@ -40,3 +40,14 @@ def load_pretrained(folder: str | os.PathLike, map_location: str = "cpu"):
     model = FourM(config)
     model.load_state_dict(load_file(str(weights_path), device=map_location), strict=True)
     return model.to(map_location)
+
+
+def load_model_config(folder: str | os.PathLike):
+    """The FourMConfig of a saved FourM, without loading its weights (for checks before any work)."""
+    from fourm.config import from_dict, read_yaml
+    from fourm.model.config import FourMConfig
+
+    path = Path(folder) / CONFIG_FILE
+    if not path.is_file() or not (Path(folder) / WEIGHTS_FILE).is_file():
+        raise FileNotFoundError(f"{folder}: not a saved FourM (needs {CONFIG_FILE} and {WEIGHTS_FILE})")
+    return from_dict(FourMConfig, read_yaml(path), source=str(path))

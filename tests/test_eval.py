@@ -1,0 +1,151 @@
+"""`fourm eval` end to end on micro models: scenes rendered at 16x16, untrained micro tokenizers
+(grid for semseg/depth/normals, FlexTok for rgb, BPE for captions) and a micro FourM over them.
+Every evaluator writes metrics.json, PNGs and report.html; the metric definitions are checked on
+known inputs; bad configs and checkpoints lacking a modality fail before any work."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fourm.config import ConfigError, from_dict
+
+RES = 16
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    from fourm.datasets.scenes.generate import generate_scenes
+    from fourm.model import FourM, preset_config
+    from fourm.modalities import ModalitySpec
+    from modality_tokenizers.flextok import FlexTok
+    from modality_tokenizers.flextok.config import preset
+    from modality_tokenizers.grid import GridTokenizer
+    from modality_tokenizers.text import TextTokenizer
+
+    root = tmp_path_factory.mktemp("eval")
+    generate_scenes(root / "scenes", n=6, resolution=RES, seed=0, n_val=4, progress=False)
+    torch.manual_seed(0)
+    specs = []
+    for name, data, ext, classes in (("depth", "depth_map", "depth.npy", 0), ("semseg", "class_map", "semseg.png", 6),
+                                     ("normals", "normal_map", "normals.png", 0)):
+        cfg = GridTokenizer.Config(data=data, image_size=RES, patch_size=4, width=32, depth=1, heads=2, stem_channels=8,
+                                   levels=(4, 4, 3), num_classes=classes, depth_log_mean=2.2, depth_log_std=0.3)
+        GridTokenizer(cfg).save_pretrained(root / "tok" / name)
+        specs.append(ModalitySpec(name, "image_grid", data, 48, 16, ext, str(root / "tok" / name), grid_size=(4, 4)))
+    FlexTok(preset("micro")).save_pretrained(root / "tok" / "rgb")
+    specs.insert(0, ModalitySpec("rgb", "image_seq", "image_rgb", 64000, 8, "rgb.png", str(root / "tok" / "rgb")))
+    from fourm.shards import iter_samples, list_shards
+
+    captions = [s["caption"] for s in iter_samples(list_shards(root / "scenes" / "train"), image_size=None)]
+    TextTokenizer.fit(captions, TextTokenizer.Config(vocab_size=300, max_tokens=128, num_sentinels=8)).save_pretrained(root / "tok" / "caption")
+    specs.append(ModalitySpec("caption", "text", "text", 300, 128, "caption.txt", str(root / "tok" / "caption")))
+    FourM(preset_config("micro", specs)).save_pretrained(root / "model")
+    FourM(preset_config("micro", specs[:2])).save_pretrained(root / "model_rgb_depth")
+    (root / "baseline.json").write_text(json.dumps({"task": "semseg", "metrics": {"miou": 0.5, "pixel_acc": 0.9},
+                                                    "budget": {"samples_seen": 64}}))
+    return root
+
+
+def eval_config(env, task, target, **extra):
+    from eval.config import EvalConfig
+
+    data = {"task": task, "target": target, "model": str(env / "model"), "data": str(env / "scenes" / "val"),
+            "out_dir": str(env / "out" / task), "max_samples": 3, "batch_size": 2, "examples": 2, "decode_steps": 2,
+            "generation": [{"modality": "caption", "scheme": "autoregressive", "num_tokens": 12, "temperature": 0.0},
+                           {"modality": "rgb", "scheme": "roar", "steps": 2, "temperature": 1.0}]}
+    data.update(extra)
+    return from_dict(EvalConfig, data)
+
+
+@pytest.mark.parametrize("task,target,extra,keys", [
+    ("semseg", "semseg", {"baseline": "BASELINE"}, ("miou", "pixel_acc", "per_class_iou")),
+    ("depth", "depth", {}, ("abs_rel", "rmse", "delta1")),
+    ("normals", "normals", {}, ("mean_angle", "median_angle")),
+    ("flextok", "rgb", {"token_counts": [1, 2, 8], "inputs": []}, ("psnr@1", "ssim@8")),
+    ("caption", "caption", {}, ("object_recall", "object_precision", "exact_set")),
+    ("consistency", "semseg", {"inputs": ["caption"]}, ("consistency", "class_recall", "reference_consistency")),
+    ("probe", "semseg", {"probe": {"train_data": "TRAIN", "max_train_samples": 4, "steps": 3, "batch_size": 2, "grid": 4}},
+     ("miou", "final_train_loss")),
+])
+def test_each_evaluator_writes_json_png_and_report(env, task, target, extra, keys):
+    from eval.run import evaluate
+
+    extra = json.loads(json.dumps(extra).replace("BASELINE", str(env / "baseline.json"))
+                       .replace("TRAIN", str(env / "scenes" / "train")))
+    result = evaluate(eval_config(env, task, target, **extra))
+    out = env / "out" / task
+    saved = json.loads((out / "metrics.json").read_text())
+    for key in keys:
+        assert key in saved["metrics"], key
+    assert saved["figures"] and all(Path(f).is_file() and f.endswith(".png") for f in saved["figures"])
+    html = (out / "report.html").read_text()
+    assert task in html
+    if task == "semseg":
+        assert "U-Net baseline" in html and result["metrics"]["samples"] == 3
+        assert 0.0 <= result["metrics"]["miou"] <= 1.0
+    if task == "caption":
+        assert result["metrics"]["reference_object_recall"] == 1.0  # true captions name every object
+    if task == "flextok":
+        assert set(saved["metrics"]["curve"]) == {"1", "2", "8"}
+
+
+def test_object_matching_and_consistency_checks():
+    from eval.evaluators.caption import named_objects, object_scores
+    from eval.evaluators.consistency import check_objects, nearest_colour
+
+    colours, shapes = ["red", "blue", "gray"], ["sphere", "cube", "cone"]
+    text = "A Red small sphere, two large blue cubes and a cone."
+    assert named_objects(text, colours, shapes) == {("red", "sphere"), ("blue", "cube")}
+    scores = object_scores([text], [[("red", "sphere"), ("gray", "cone")]], colours, shapes)
+    assert scores == {"object_recall": 0.5, "object_precision": 0.5, "exact_set": 0.0}
+    palette = np.array([[200, 0, 0], [0, 0, 200]], dtype=np.uint8)
+    image = np.zeros((4, 4, 3), np.uint8)
+    image[:, :2] = (190, 10, 10)
+    seg = np.zeros((4, 4), np.int64)
+    seg[:, :2] = 2  # 'sphere' at class 2, red
+    seg[:, 2:] = 3  # 'cube' at class 3, on black pixels
+    classes = ["background", "floor", "sphere", "cube"]
+    result = check_objects([("red", "sphere"), ("blue", "sphere"), ("red", "cone")], seg, nearest_colour(image, palette),
+                           classes, ["red", "blue"], min_pixels=4)
+    assert result == [(True, True), (True, False), (False, False)]
+
+
+def test_bad_config_and_missing_modality_fail_before_work(env, tmp_path):
+    from eval.config import load_eval_config
+    from eval.run import evaluate
+    from fourm.cli import main
+
+    with pytest.raises(ConfigError, match="max_sampels"):
+        eval_config(env, "semseg", "semseg", max_sampels=3)
+    with pytest.raises(ConfigError, match="task"):
+        eval_config(env, "segmentation", "semseg")
+    cfg = eval_config(env, "semseg", "semseg", model=str(env / "model_rgb_depth"), out_dir=str(tmp_path / "o"))
+    with pytest.raises(ValueError, match="no modality 'semseg'"):
+        evaluate(cfg)
+    assert not (tmp_path / "o").exists()  # nothing written
+    with pytest.raises(ValueError, match="needs a target of data class_map"):
+        evaluate(eval_config(env, "semseg", "depth"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("task: semseg\ntarget: semseg\nbatch_sise: 4\n")
+    assert main(["eval", "--config", str(bad)]) == 1
+    for path in ("semseg", "depth", "normals", "flextok", "caption", "consistency", "probe"):
+        load_eval_config(f"configs/eval/{path}.yaml")
+
+
+def test_cli_runs_a_shipped_config_with_checkpoint_and_out(env, tmp_path, capsys):
+    from fourm.cli import main
+
+    code = main(["eval", "--config", "configs/eval/depth.yaml", "--checkpoint", str(env / "model"), "--out", str(tmp_path / "o"),
+                 f"data={env / 'scenes' / 'val'}", "max_samples=2", "baseline=", "generation=[]"])
+    assert code == 0 and json.loads((tmp_path / "o" / "metrics.json").read_text())["metrics"]["samples"] == 2
+    assert '"abs_rel"' in capsys.readouterr().out
