@@ -36,6 +36,23 @@ def read_samples(source: str, max_samples: Optional[int]) -> tuple[list[dict], d
     return samples, find_manifest(shards[0]) or {}
 
 
+@torch.no_grad()
+def encode_values(spec: ModalitySpec, tokenizer: Any, values: Sequence) -> torch.Tensor:
+    """Raw values of one modality -> token ids (B, N): text word ids padded with [PAD] = 0,
+    images through the modality's tokenizer (RGB resized to the tokenizer's size if it differs)."""
+    from fourm.generation.outputs import expected_size
+    from fourm.generation.shards import pad_rows
+    from modality_tokenizers.raw import to_tensor
+
+    if spec.kind == "text":
+        return pad_rows([tokenizer.encode_text(str(v).strip())[: spec.max_tokens] for v in values])
+    x = to_tensor(spec.data, values)
+    size = expected_size(tokenizer)
+    if spec.data == "image_rgb" and size and x.shape[-1] != size:
+        x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return torch.as_tensor(tokenizer.encode(x)).long().cpu()  # (B, N)
+
+
 @dataclass
 class EvalContext:
     cfg: EvalConfig
@@ -69,21 +86,9 @@ class EvalContext:
 
         return to_tensor(spec.data, self.values(batch, spec))
 
-    @torch.no_grad()
     def encode(self, batch: Sequence[dict], spec: ModalitySpec) -> torch.Tensor:
-        """Token ids (B, N) of a condition: text word ids padded with [PAD] = 0, images through
-        the modality's tokenizer (RGB resized to the tokenizer's size if it differs)."""
-        from fourm.generation.outputs import expected_size
-        from fourm.generation.shards import pad_rows
-
-        tokenizer = self.tokenizers[spec.name]
-        if spec.kind == "text":
-            return pad_rows([tokenizer.encode_text(str(v).strip())[: spec.max_tokens] for v in self.values(batch, spec)])
-        x = self.ground_truth(batch, spec)
-        size = expected_size(tokenizer)
-        if spec.data == "image_rgb" and size and x.shape[-1] != size:
-            x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        return torch.as_tensor(tokenizer.encode(x)).long().cpu()  # (B, N)
+        """Token ids (B, N) of a condition (see `encode_values`)."""
+        return encode_values(spec, self.tokenizers[spec.name], self.values(batch, spec))
 
     def conditions(self, batch: Sequence[dict], model, names: Sequence[str]) -> dict[str, torch.Tensor]:
         return {n: self.encode(batch, model.config.spec(n)).to(self.device) for n in names}

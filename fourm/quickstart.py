@@ -37,14 +37,23 @@ SMALL = QuickstartSize(
     overrides={
         "depth": ("train.steps=150", "train.val_every=150", "train.ckpt_every=150"),
         "semseg": ("train.steps=150", "train.val_every=150", "train.ckpt_every=150"),
+        "rgb": ("train.steps=300", "train.val_every=300", "train.ckpt_every=300"),
+        "fourm": ("steps=100", "val_every=100", "checkpoint_every=100", "data.val_samples=32"),
+        "eval": ("max_samples=32",),
     },
 )
+TOKEN_DIR = "data/scenes_tokens"
+FOURM_CONFIG = "configs/train/tiny.yaml"
+ADAPTIVE_PSNR_DB = 20.0
 
 
 @dataclass(frozen=True)
 class Stage:
+    """One step of the quickstart. `params` are recorded in its marker: changing them reruns it."""
+
     name: str
     run: Callable[[QuickstartSize, Path], dict]
+    params: tuple = ()
 
 
 def stage_scenes(size: QuickstartSize, out: Path) -> dict:
@@ -73,14 +82,51 @@ def tokenizer_stage(modality: str) -> Stage:
         spec = load_registry([modality])[modality]
         return run_tokenizer_training(spec.tokenizer_config, size.overrides.get(modality, ()))
 
-    return Stage(f"{modality}_tokenizer", run)
+    return Stage(f"{modality}_tokenizer", run, (modality,))
+
+
+TOKENIZED = ("rgb", "depth", "semseg", "caption")
 
 
 def stage_tokenize(size: QuickstartSize, out: Path) -> dict:
+    """Token shards for every modality FourM trains on. Always from scratch: the tokenizers may
+    have been retrained since (a few seconds per 1,000 samples)."""
+    import shutil
+
     from fourm.tokenize import tokenize_dataset
 
-    manifest = tokenize_dataset("data/scenes", "data/scenes_tok", ["depth", "semseg", "caption"])
+    shutil.rmtree(TOKEN_DIR, ignore_errors=True)
+    manifest = tokenize_dataset("data/scenes", TOKEN_DIR, list(TOKENIZED))
     return {"splits": sorted(manifest.get("splits", {}))}
+
+
+def stage_fourm(size: QuickstartSize, out: Path) -> dict:
+    """The tiny FourM on the token shards (fresh run dir: its inputs may have changed)."""
+    import shutil
+
+    from train.fourm_config import load_train_config
+    from train.fourm_trainer import train
+
+    cfg = load_train_config(FOURM_CONFIG, list(size.overrides.get("fourm", ())))
+    shutil.rmtree(cfg.run_dir, ignore_errors=True)
+    return train(cfg)
+
+
+def stage_report(size: QuickstartSize, out: Path) -> dict:
+    """Generation grids, evaluator scores and FlexTok reconstructions -> <out>/report.html."""
+    from eval.quickstart_report import EVALS, write_quickstart_report
+    from fourm.adaptive_tokens import mean_adaptive_tokens
+    from fourm.modalities import load_registry
+    from modality_tokenizers import load_tokenizer
+    from train.fourm_config import load_train_config
+
+    rgb = load_registry(["rgb"])["rgb"]
+    auto = mean_adaptive_tokens("data/scenes/val", load_tokenizer(rgb.tokenizer), psnr_db=ADAPTIVE_PSNR_DB,
+                                limit=size.val_samples)
+    extra = {f"FlexTok mean tokens for PSNR ≥ {ADAPTIVE_PSNR_DB:g} dB (--rgb-tokens auto)": auto["mean_tokens"]}
+    run_dir = load_train_config(FOURM_CONFIG, list(size.overrides.get("fourm", ()))).run_dir
+    overrides = {task: size.overrides.get("eval", ()) for task in EVALS}
+    return write_quickstart_report(f"{run_dir}/model", "data/scenes/val", out, eval_overrides=overrides, extra=extra)
 
 
 STAGES: tuple[Stage, ...] = (
@@ -88,7 +134,10 @@ STAGES: tuple[Stage, ...] = (
     Stage("caption_tokenizer", stage_caption_tokenizer),
     tokenizer_stage("depth"),
     tokenizer_stage("semseg"),
-    Stage("tokenize", stage_tokenize),
+    tokenizer_stage("rgb"),
+    Stage("tokenize", stage_tokenize, TOKENIZED),
+    Stage("fourm", stage_fourm, (FOURM_CONFIG,)),
+    Stage("report", stage_report, ("v1",)),
 )
 
 
@@ -103,19 +152,24 @@ def run_quickstart(out: str | os.PathLike = "quickstart", small: bool = False, o
     size = SMALL if small else FULL
     out = Path(out)
     (out / "stages").mkdir(parents=True, exist_ok=True)
-    params = {"size": repr(size)}
     results = {}
     stages = [s for s in STAGES if not only or s.name in only]
+    upstream_finished = 0.0  # a stage is stale when an earlier stage finished after it
     for stage in tqdm(stages, desc="quickstart", unit="stage"):
+        params = {"size": repr(size), "stage": list(stage.params)}
         marker = _marker(out, stage)
-        if marker.is_file() and json.loads(marker.read_text()).get("params") == params:
+        record = json.loads(marker.read_text()) if marker.is_file() else {}
+        if record.get("params") == params and record.get("finished", 0) >= upstream_finished:
             log.info("stage %s: done before, skipped", stage.name)
-            results[stage.name] = json.loads(marker.read_text())["result"]
+            results[stage.name] = record["result"]
+            upstream_finished = record["finished"]
             continue
         start = time.time()
         log.info("stage %s: running", stage.name)
         result = stage.run(size, out)
-        record = {"params": params, "result": result, "seconds": round(time.time() - start, 1)}
+        upstream_finished = time.time()
+        record = {"params": params, "result": result, "seconds": round(upstream_finished - start, 1),
+                  "finished": upstream_finished}
         tmp = marker.with_suffix(".tmp")
         tmp.write_text(json.dumps(record, indent=2, default=str))
         os.replace(tmp, marker)

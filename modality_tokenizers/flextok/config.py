@@ -46,6 +46,9 @@ class FlexTokConfig:
     x0_min_t: float = 0.05  # v = (x_t - x0_hat) / max(t, x0_min_t) for x0 prediction
     t_logit_mean: float = 0.0  # t = sigmoid(N(mean, std)): logit-normal
     t_logit_std: float = 1.0
+    # Fraction of training samples drawn at t = 1 (pure noise): there the tokens are the decoder's only
+    # information, so the x0 head learns to read them as an autoencoder would (see README: CPU recipe).
+    pure_noise_prob: float = 0.0
     repa_weight: float = 0.0  # REPA off by default (no pretrained features at CPU scale)
     repa_layer: int = 1  # decoder block whose patch tokens are aligned (1-based)
     repa_feature_dim: int = 64  # width of the frozen random conv feature net

@@ -183,6 +183,9 @@ class FlexTok(nn.Module, ModalityTokenizer):
         null = torch.rand(b, generator=generator) < cfg.null_cond_prob
         registers = self.decoder.condition(codes, keep.to(x.device), null)
         t = flow.sample_logit_normal_t(b, cfg.t_logit_mean, cfg.t_logit_std, generator).to(x.device)
+        if cfg.pure_noise_prob > 0:
+            pure = (torch.rand(b, generator=generator) < cfg.pure_noise_prob).to(x.device)
+            t = torch.where(pure, torch.ones_like(t), t)
         noise = torch.randn(latent.shape, generator=generator).to(latent)
         x_t = flow.add_noise(latent, noise, t)
         keep_layer = cfg.repa_layer if cfg.repa_weight > 0 else 0

@@ -1,0 +1,129 @@
+"""The quickstart's report (`quickstart/report.html`): the shipped generation configs run on val
+samples (inputs | generations | ground truth, one PNG grid per config), the evaluators' scores
+(rgb->semseg mIoU, rgb->depth abs-rel, caption->rgb consistency, FlexTok PSNR/SSIM per token
+count) and FlexTok's coarse-to-fine reconstructions, on one page.
+
+    write_quickstart_report("runs/fourm_tiny/model", "data/scenes/val", "quickstart", examples=6)
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import torch
+
+log = logging.getLogger(__name__)
+
+GENERATIONS = ("rgb_to_depth_semseg_caption", "caption_to_rgb", "semseg_to_rgb", "depth_to_rgb",
+               "caption_to_semseg_to_rgb")
+EVALS = ("semseg", "depth", "consistency", "flextok")
+# The headline figures of the report, (eval task, metric, label).
+HEADLINES = (("semseg", "miou", "rgb→semseg mIoU"), ("semseg", "pixel_acc", "rgb→semseg pixel accuracy"),
+             ("depth", "abs_rel", "rgb→depth abs-rel"), ("depth", "delta1", "rgb→depth δ<1.25"),
+             ("consistency", "consistency", "caption→rgb consistency"),
+             ("consistency", "reference_consistency", "same check on real images"))
+
+
+def generation_rows(model, gen_cfg, samples: Sequence[dict], tokenizers: dict, generator: torch.Generator,
+                    decode_steps: Optional[int] = None) -> tuple[list[list], list[str]]:
+    """Run one GenerationConfig on raw samples -> grid rows [conditions | generated | ground truth]
+    of uint8 tiles, and the column titles."""
+    from eval.context import encode_values, raw_key
+    from fourm.generation import generate_chain
+    from fourm.generation.outputs import decode_tokens, preview_image
+
+    spec = model.config.spec
+    conds = [c.modality for c in gen_cfg.conditions]
+    targets = [t.modality for t in gen_cfg.targets]
+    inputs = {n: encode_values(spec(n), tokenizers[n], [s[raw_key(spec(n))] for s in samples]) for n in conds}
+    outputs = generate_chain(model, gen_cfg, inputs, generator)  # {target: ids (B, N)}
+    decoded = {n: decode_tokens(spec(n), tokenizers[n], outputs[n], steps=decode_steps, generator=generator) for n in targets}
+    rows = []
+    for i, sample in enumerate(samples):
+        row = [preview_image(spec(n), sample[raw_key(spec(n))]) for n in conds]
+        row += [preview_image(spec(n), decoded[n][i]) for n in targets]
+        row += [preview_image(spec(n), sample[raw_key(spec(n))]) for n in targets]
+        rows.append(row)
+    titles = [f"input {n}" for n in conds] + [f"generated {n}" for n in targets] + [f"true {n}" for n in targets]
+    return rows, titles
+
+
+def generation_section(model, samples, tokenizers, out: Path, seed: int, decode_steps: Optional[int]):
+    from eval.report import Figure, Section
+    from eval.visuals import write_grid
+    from fourm.generation_config import load_generation_config
+
+    figures = []
+    for name in GENERATIONS:
+        gen_cfg = load_generation_config(f"configs/generate/{name}.yaml")
+        generator = torch.Generator().manual_seed(seed)
+        rows, titles = generation_rows(model, gen_cfg, samples, tokenizers, generator, decode_steps)
+        path = write_grid(out / f"generate_{name}.png", rows, titles, [s["__key__"][-6:] for s in samples])
+        targets = ", ".join(f"{t.modality} ({t.scheme})" for t in gen_cfg.targets)
+        figures.append(Figure(str(path), f"configs/generate/{name}.yaml: {targets}"))
+        log.info("report: %s done", name)
+    return Section("Any-to-any generation on val samples", text="Each row is one val sample: the conditions, "
+                   "what the tiny FourM generated from them (targets in order, each joining the conditions of "
+                   "the next), and the ground truth.", images=figures)
+
+
+def evaluation_sections(checkpoint: str, out: Path, overrides: dict[str, Sequence[str]]) -> tuple[list, dict]:
+    """Run the shipped eval configs; returns report sections and {task: metrics}."""
+    from eval.config import load_eval_config
+    from eval.report import Figure, Section, Table
+    from eval.run import evaluate, scalars
+
+    sections, metrics = [], {}
+    for task in EVALS:
+        cfg = load_eval_config(f"configs/eval/{task}.yaml", list(overrides.get(task, ())))
+        result = evaluate(cfg, checkpoint=checkpoint, out_dir=str(out / "eval" / task))
+        metrics[task] = result["metrics"]
+        rows = {"FourM" if task != "flextok" else "FlexTok": scalars(result["metrics"])}
+        if result.get("baseline"):
+            rows["U-Net baseline"] = {k: v for k, v in scalars(result["baseline"]["metrics"]).items() if k in rows["FourM"]}
+        figures = [Figure(f, Path(f).stem.replace("_", " ")) for f in result["figures"]]
+        sections.append(Section(f"Evaluation: {task} (configs/eval/{task}.yaml)", tables=[Table("scores", rows)], images=figures))
+        log.info("report: eval %s done", task)
+    return sections, metrics
+
+
+def headline_values(metrics: dict[str, dict], extra: dict[str, Any]) -> dict[str, Any]:
+    values = {label: metrics.get(task, {}).get(key) for task, key, label in HEADLINES}
+    flextok = metrics.get("flextok", {})
+    for key, value in flextok.items():
+        if key.startswith("psnr@"):
+            values[f"FlexTok PSNR with {key[5:]} tokens"] = value
+    values.update(extra)
+    return values
+
+
+def values_table(values: dict[str, Any]):
+    from eval.report import Table
+
+    return Table("Headline figures (scenes val split)", {label: {"value": v} for label, v in values.items()})
+
+
+def write_quickstart_report(checkpoint: str, data: str, out: str | Path, examples: int = 6, seed: int = 0,
+                            eval_overrides: Optional[dict] = None, decode_steps: Optional[int] = None,
+                            extra: Optional[dict] = None) -> dict:
+    """Everything above into `out`/report.html; returns the headline metrics."""
+    from eval.context import read_samples
+    from eval.report import Section, write_report
+    from fourm.generation.outputs import load_modality_tokenizers
+    from fourm.model import FourM
+    from fourm.paths import resolve
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    model = FourM.from_pretrained(resolve(checkpoint)).eval()
+    tokenizers = load_modality_tokenizers({m.name: m for m in model.config.modalities})
+    samples, _ = read_samples(data, examples)
+    eval_sections, metrics = evaluation_sections(checkpoint, out, eval_overrides or {})
+    gen = generation_section(model, samples, tokenizers, out, seed, decode_steps)
+    summary = headline_values(metrics, extra or {})
+    intro = Section("fourm quickstart", text=f"Model {checkpoint}; data {data}. Scores from the eval configs below; "
+                    "the generation grids use the shipped configs in configs/generate/.", tables=[values_table(summary)])
+    path = write_report(out / "report.html", "fourm quickstart report", [intro, gen, *eval_sections])
+    log.info("wrote %s", path)
+    return {"report": str(path), **summary}
