@@ -42,7 +42,8 @@ class EvalConfig:
                     caption (inputs -> target text, object recall against the scene graph),
                     consistency (inputs (a caption) -> `via` (rgb) -> target (a class map) vs the
                     caption's scene graph), probe (segmentation probe on the frozen encoder)
-    model:          FourM folder (`--checkpoint` overrides it)
+    model:          FourM folder (`--checkpoint` overrides it); for task flextok "" evaluates the
+                    tokenizer alone (the target spec from the registry, its folder from `tokenizers`)
     data:           raw shards (folder, glob or brace range) with ground truth
     out_dir:        metrics.json, PNGs and report.html go here (`--out` overrides it)
     inputs:         the conditions; target: the modality evaluated; via: consistency's image

@@ -75,16 +75,23 @@ def evaluate(cfg: EvalConfig, checkpoint: Optional[str] = None, out_dir: Optiona
     from fourm.model import FourM
     from fourm.paths import resolve
 
-    folder = resolve(checkpoint or cfg.model)
-    model_cfg, target = check(cfg, folder)
     run = evaluator(cfg.task)
+    tokenizer_only = cfg.task == "flextok" and not (checkpoint or cfg.model)  # model: "" -> no FourM needed
+    if tokenizer_only:
+        from fourm.modalities import load_registry
+
+        target = load_registry([cfg.target])[cfg.target]
+        specs = {target.name: target}
+    else:
+        folder = resolve(checkpoint or cfg.model)
+        model_cfg, target = check(cfg, folder)
+        specs = {n: model_cfg.spec(n) for n in dict.fromkeys(cfg.required_modalities())}
     baseline = read_baseline(cfg.baseline)
-    needed = list(dict.fromkeys(cfg.required_modalities()))
-    tokenizers = load_modality_tokenizers({n: model_cfg.spec(n) for n in needed}, cfg.tokenizers)
+    tokenizers = load_modality_tokenizers(specs, cfg.tokenizers)
     samples, manifest = read_samples(cfg.data, cfg.max_samples)
     out = Path(out_dir or cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    model = FourM.from_pretrained(folder, map_location=device).eval()
+    model = None if tokenizer_only else FourM.from_pretrained(folder, map_location=device).eval()
     ctx = EvalContext(cfg, samples, manifest, tokenizers, out, device, target_spec=target)
     start = time.perf_counter()
     metrics = run(model, ctx)

@@ -14,7 +14,7 @@ def run(model, ctx: EvalContext) -> dict:
     from eval.meters import ReconstructionMeter
 
     cfg = ctx.cfg
-    spec = model.config.spec(cfg.target)
+    spec = ctx.target_spec  # model may be None: the tokenizer alone is evaluated
     counts = sorted({k for k in cfg.token_counts if k <= spec.max_tokens})
     if not counts:
         raise ValueError(f"token_counts {list(cfg.token_counts)}: none within 1..{spec.max_tokens} ('{spec.name}' max_tokens)")

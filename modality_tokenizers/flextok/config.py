@@ -8,7 +8,7 @@ from typing import Literal
 
 @dataclass(frozen=True)
 class FlexTokConfig:
-    """Everything that builds a FlexTok model. All fields have defaults (the `tiny` CPU model).
+    """Everything that builds a FlexTok model. All fields have defaults; `PRESETS` below names the sizes.
 
     Images are (B, 3, H, W) in [-1, 1]. With `vae="none"` the tokenizer works in pixel space
     (the "latent" is the image itself, C=3); with `vae="kl"` a KL autoencoder (diffusers
@@ -108,7 +108,7 @@ _KL = dict(vae="kl", vae_latent_channels=16, patch_size=2, num_registers=256, im
 # (width = 64 x depth, head dim 64, 256 registers, c16 KL-VAE f8, latent patch 2).
 PRESETS: dict[str, FlexTokConfig] = {
     "micro":   FlexTokConfig(**_PIX, image_size=16, patch_size=4, enc_width=32, enc_depth=1, dec_width=32, dec_depth=1, head_dim=16, num_registers=8, time_freq_dim=32, repa_feature_dim=16),
-    "tiny":    FlexTokConfig(**_PIX, image_size=64, patch_size=8, enc_width=192, enc_depth=2, dec_width=192, dec_depth=2, head_dim=64, num_registers=32),
+    "tiny":    FlexTokConfig(**_PIX, image_size=32, patch_size=4, enc_width=128, enc_depth=2, dec_width=128, dec_depth=2, head_dim=32, num_registers=32, fsq_levels=(8, 5, 5, 5), t_logit_mean=0.5, pure_noise_prob=0.5),
     "d12-d12": FlexTokConfig(**_KL, enc_width=768, enc_depth=12, dec_width=768, dec_depth=12),
     "d18-d18": FlexTokConfig(**_KL, enc_width=1152, enc_depth=18, dec_width=1152, dec_depth=18),
     "d18-d28": FlexTokConfig(**_KL, enc_width=1152, enc_depth=18, dec_width=1792, dec_depth=28),
