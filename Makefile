@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install quickstart quickstart-small test test-all bench
+.PHONY: install quickstart quickstart-small test test-all test-browser bench
 
 install: $(VENV)/.installed
 
@@ -25,6 +25,12 @@ test: install
 
 test-all: install
 	$(BIN)/python -m pytest -q -m ''
+
+# The web demo in a real browser: needs Debian's chromium (/usr/bin/chromium; .ci/run installs it)
+# and the [demo] extra (gradio, playwright). No browser is downloaded.
+test-browser: install
+	$(BIN)/pip install --quiet -c requirements/lock.txt -e '.[test,demo]'
+	$(BIN)/python -m pytest -q -m browser
 
 bench: install
 	$(BIN)/python bench/scenes.py

@@ -19,6 +19,7 @@ SUBCOMMAND_MODULES = (
     "fourm.cli.eval",
     "fourm.cli.flextok",
     "fourm.cli.quickstart",
+    "fourm.cli.demo",
 )
 
 
