@@ -99,6 +99,16 @@ def test_each_evaluator_writes_json_png_and_report(env, task, target, extra, key
         assert set(saved["metrics"]["curve"]) == {"1", "2", "8"}
 
 
+def test_flextok_eval_of_a_tokenizer_alone(env):
+    """model "" evaluates the tokenizer named in `tokenizers` without any FourM checkpoint."""
+    from eval.run import evaluate
+
+    cfg = eval_config(env, "flextok", "rgb", model="", inputs=[], token_counts=[1, 8],
+                      tokenizers={"rgb": str(env / "tok" / "rgb")}, out_dir=str(env / "out" / "flextok_alone"))
+    result = evaluate(cfg)
+    assert set(result["metrics"]["curve"]) == {"1", "8"} and result["checkpoint"] == ""
+
+
 def test_object_matching_and_consistency_checks():
     from eval.evaluators.caption import named_objects, object_scores
     from eval.evaluators.consistency import check_objects, nearest_colour
