@@ -159,3 +159,23 @@ def test_cli_runs_a_shipped_config_with_checkpoint_and_out(env, tmp_path, capsys
                  f"data={env / 'scenes' / 'val'}", "max_samples=2", "baseline=", "generation=[]"])
     assert code == 0 and json.loads((tmp_path / "o" / "metrics.json").read_text())["metrics"]["samples"] == 2
     assert '"abs_rel"' in capsys.readouterr().out
+
+
+def test_quickstart_report_generation_grid(env):
+    """The report's generation rows: conditions | generated | ground truth tiles per sample."""
+    from eval.context import read_samples
+    from eval.quickstart_report import generation_rows
+    from fourm.config import from_dict
+    from fourm.generation.outputs import load_modality_tokenizers
+    from fourm.generation_config import GenerationConfig
+    from fourm.model import FourM
+
+    model = FourM.from_pretrained(env / "model").eval()
+    tokenizers = load_modality_tokenizers({m.name: m for m in model.config.modalities})
+    samples, _ = read_samples(str(env / "scenes" / "val"), 2)
+    cfg = from_dict(GenerationConfig, {"model": str(env / "model"), "conditions": [{"modality": "rgb", "source": "input"}],
+                                       "targets": [{"modality": "depth", "scheme": "maskgit", "steps": 2},
+                                                   {"modality": "caption", "scheme": "autoregressive", "num_tokens": 6}]})
+    rows, titles = generation_rows(model, cfg, samples, tokenizers, torch.Generator().manual_seed(0), decode_steps=2)
+    assert titles == ["input rgb", "generated depth", "generated caption", "true depth", "true caption"]
+    assert len(rows) == 2 and all(len(r) == 5 and all(t.dtype == np.uint8 and t.shape[-1] == 3 for t in r) for r in rows)
