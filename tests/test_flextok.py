@@ -150,3 +150,16 @@ def test_kl_vae_stage_official_names(tmp_path):
     assert torch.equal(torch.stack(loaded.tokenize(x)), torch.stack(model.tokenize(x)))
     loss, _ = model.vae.training_loss(x)
     assert torch.isfinite(loss)
+
+
+def test_nested_dropout_warm_up_keeps_all_tokens_until_its_start_step():
+    from modality_tokenizers.flextok import FlexTok
+    from modality_tokenizers.flextok.config import preset
+
+    model = FlexTok(preset("micro", nested_dropout_start=5))
+    x = torch.rand(8, 3, 16, 16) * 2 - 1
+    _, logs = model.training_loss(x, torch.Generator().manual_seed(0))
+    assert logs["keep_mean"] == model.max_tokens  # step 0 < 5: every register kept
+    model.set_train_step(5)
+    _, logs = model.training_loss(x, torch.Generator().manual_seed(0))
+    assert logs["keep_mean"] < model.max_tokens  # nested dropout on

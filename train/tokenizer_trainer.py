@@ -2,6 +2,8 @@
 
     training_loss(x, generator=None) -> (loss, {name: float})
     validation_metrics(x) -> {name: float}
+    set_train_step(step)   (optional: for recipes that change with the step, e.g. FlexTok's
+                            nested-dropout warm-up)
     save_pretrained(folder); TOKENIZER_TYPES[type](Config) builds it
 
 Raw batches stream from webdataset shards (each rank its own shards, seeded shuffles, endless
@@ -277,6 +279,8 @@ def _run_steps(engine, cfg: TokenizerTrainConfig, data_kind: str, step: int, val
     bar = tqdm(total=loop.steps, initial=step, disable=not (is_main() and loop.progress), desc=f"tokenizer {cfg.modality}")
     tick, tick_step = time.time(), step
     while step < loop.steps:
+        if hasattr(engine.module.tokenizer, "set_train_step"):
+            engine.module.tokenizer.set_train_step(step)
         for micro in range(accum):
             gen = torch.Generator(engine.device).manual_seed(loop.seed * 100_003 + rank() * 10_007 + step * accum + micro)
             loss, metrics = engine(_to_device(next(batches), engine.device), generator=gen)

@@ -41,6 +41,9 @@ class FlexTokConfig:
     time_scale: float = 1000.0  # t in [0, 1] is multiplied by this before the sinusoids
     # --- training recipe -----------------------------------------------------------------
     nested_dropout: bool = True  # keep first k registers, k a power of two; off -> all tokens
+    # Warm-up: nested dropout starts at this training step (all registers kept before), so that the
+    # tokens carry the image before they are ordered (README: the CPU recipe). 0: from the start.
+    nested_dropout_start: int = 0
     null_cond_prob: float = 0.1  # registers -> learned null condition (enables CFG)
     prediction: Literal["x0", "velocity"] = "x0"  # what the decoder head outputs
     x0_min_t: float = 0.05  # v = (x_t - x0_hat) / max(t, x0_min_t) for x0 prediction
@@ -108,7 +111,7 @@ _KL = dict(vae="kl", vae_latent_channels=16, patch_size=2, num_registers=256, im
 # (width = 64 x depth, head dim 64, 256 registers, c16 KL-VAE f8, latent patch 2).
 PRESETS: dict[str, FlexTokConfig] = {
     "micro":   FlexTokConfig(**_PIX, image_size=16, patch_size=4, enc_width=32, enc_depth=1, dec_width=32, dec_depth=1, head_dim=16, num_registers=8, time_freq_dim=32, repa_feature_dim=16),
-    "tiny":    FlexTokConfig(**_PIX, image_size=32, patch_size=4, enc_width=128, enc_depth=2, dec_width=128, dec_depth=2, head_dim=32, num_registers=32, fsq_levels=(8, 5, 5, 5), t_logit_mean=0.5, pure_noise_prob=0.5),
+    "tiny":    FlexTokConfig(**_PIX, image_size=32, patch_size=4, enc_width=128, enc_depth=2, dec_width=128, dec_depth=2, head_dim=32, num_registers=32, fsq_levels=(8, 5, 5, 5), t_logit_mean=0.5, pure_noise_prob=0.5, nested_dropout_start=2000),
     "d12-d12": FlexTokConfig(**_KL, enc_width=768, enc_depth=12, dec_width=768, dec_depth=12),
     "d18-d18": FlexTokConfig(**_KL, enc_width=1152, enc_depth=18, dec_width=1152, dec_depth=18),
     "d18-d28": FlexTokConfig(**_KL, enc_width=1152, enc_depth=18, dec_width=1792, dec_depth=28),

@@ -169,6 +169,11 @@ class FlexTok(nn.Module, ModalityTokenizer):
         return self.detokenize(ids, **kwargs)
 
     # --- training contract ---------------------------------------------------------------
+    train_step = 0  # set by the trainer (set_train_step): the nested-dropout warm-up reads it
+
+    def set_train_step(self, step: int) -> None:
+        self.train_step = int(step)
+
     def training_loss(self, x: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, dict[str, float]]:
         """x (B, 3, H, W) in [-1, 1] -> (loss, logs). One rectified-flow step with nested
         dropout (first k registers, k a power of two), null-condition dropout, logit-normal t,
@@ -176,7 +181,7 @@ class FlexTok(nn.Module, ModalityTokenizer):
         cfg, b = self.cfg, x.shape[0]
         latent = self.to_latent(x)  # (B, C, h, w)
         codes, _ = self.quantize(latent)  # (B, R, d)
-        if cfg.nested_dropout:
+        if cfg.nested_dropout and self.train_step >= cfg.nested_dropout_start:
             keep = NestedDropout.sample_keep(b, cfg.num_registers, generator)
         else:
             keep = torch.full((b,), cfg.num_registers)
