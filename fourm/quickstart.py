@@ -37,7 +37,7 @@ SMALL = QuickstartSize(
     overrides={
         "depth": ("train.steps=150", "train.val_every=150", "train.ckpt_every=150"),
         "semseg": ("train.steps=150", "train.val_every=150", "train.ckpt_every=150"),
-        "rgb": ("train.steps=300", "train.val_every=300", "train.ckpt_every=300"),
+        "rgb": ("train.steps=300", "train.val_every=300", "train.ckpt_every=300", "model.nested_dropout_start=200"),
         "fourm": ("steps=100", "val_every=100", "checkpoint_every=100", "data.val_samples=32"),
         "eval": ("max_samples=32",),
     },
