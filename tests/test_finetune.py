@@ -13,12 +13,7 @@ from fourm.modalities import ModalitySpec
 NORMALS = ModalitySpec("normals", "image_grid", "normal_map", 256, 16, "normals.png", "", grid_size=(4, 4))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

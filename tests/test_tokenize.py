@@ -14,12 +14,7 @@ from modality_tokenizers.grid import GridTokenizer
 MODALITIES = ["depth", "semseg", "caption"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_raw(folder, shards=2, per_shard=5, size=16):
