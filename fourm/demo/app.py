@@ -37,7 +37,7 @@ def build_app(session):
     gr = require_gradio()
     from fourm.demo import ui_any_to_any, ui_flextok
 
-    with gr.Blocks(title="fourm demo") as demo:
+    with gr.Blocks(title="fourm demo", analytics_enabled=False) as demo:  # no calls home: offline machine
         gr.Markdown(header(session))
         with gr.Tab("FlexTok", elem_id="tab-flextok"):
             ui_flextok.build(session)
