@@ -47,8 +47,10 @@ class EvalConfig:
     data:           raw shards (folder, glob or brace range) with ground truth
     out_dir:        metrics.json, PNGs and report.html go here (`--out` overrides it)
     inputs:         the conditions; target: the modality evaluated; via: consistency's image
+    via_views:      consistency: modalities that re-tokenize the decoded `via` image as extra
+                    conditions of the target (rgb_grid: the model reads it as it reads a real image)
     generation:     decoding settings per generated modality (TargetConfig); a modality not
-                    listed decodes greedily (maskgit 8 steps, or autoregressive if causal)
+                    listed decodes greedily (one parallel argmax pass, or autoregressive if causal)
     max_samples, batch_size, seed: how many samples, how many at once, the sampling seed
     tokenizers:     modality -> tokenizer folder (default: each model spec's `tokenizer`)
     decode_steps, decode_guidance: FlexTok decoding (default: the tokenizer's own)
@@ -67,6 +69,7 @@ class EvalConfig:
     out_dir: str = "runs/eval"
     inputs: tuple[str, ...] = ("rgb",)
     via: str = "rgb"
+    via_views: tuple[str, ...] = ()
     generation: tuple[TargetConfig, ...] = ()
     max_samples: int = 64
     batch_size: int = 16
@@ -100,7 +103,7 @@ class EvalConfig:
         if self.task == "probe":
             return tuple(self.inputs)
         if self.task == "consistency":
-            return (*self.inputs, self.via, self.target)
+            return (*self.inputs, self.via, *self.via_views, self.target)
         return (*self.inputs, self.target)
 
 

@@ -94,8 +94,9 @@ class EvalContext:
         return {n: self.encode(batch, model.config.spec(n)).to(self.device) for n in names}
 
     def target_config(self, model, name: str):
-        """Decoding settings of `name`: the config's `generation` entry, else greedy (maskgit, 8
-        steps; autoregressive for causally decoded modalities)."""
+        """Decoding settings of `name`: the config's `generation` entry, else greedy: one parallel
+        argmax pass (greedy MaskGIT over several steps fills objects with the confident background),
+        autoregressive for causally decoded modalities."""
         from fourm.generation_config import TargetConfig
 
         for t in self.cfg.generation:
@@ -103,7 +104,7 @@ class EvalContext:
                 return t
         if model.embeddings[name].causal:
             return TargetConfig(name, scheme="autoregressive", temperature=0.0)
-        return TargetConfig(name, scheme="maskgit", steps=8, temperature=0.0)
+        return TargetConfig(name, scheme="maskgit", steps=1, temperature=0.0)
 
     def decode(self, spec: ModalitySpec, ids) -> list:
         from fourm.generation.outputs import decode_tokens

@@ -37,6 +37,7 @@ SMALL = QuickstartSize(
     overrides={
         "depth": ("train.steps=150", "train.val_every=150", "train.ckpt_every=150"),
         "semseg": ("train.steps=150", "train.val_every=150", "train.ckpt_every=150"),
+        "rgb_grid": ("train.steps=150", "train.val_every=150", "train.ckpt_every=150"),
         "rgb": ("train.steps=300", "train.val_every=300", "train.ckpt_every=300", "model.nested_dropout_start=200"),
         "fourm": ("steps=100", "val_every=100", "checkpoint_every=100", "data.val_samples=32"),
         "eval": ("max_samples=32",),
@@ -85,7 +86,7 @@ def tokenizer_stage(modality: str) -> Stage:
     return Stage(f"{modality}_tokenizer", run, (modality,))
 
 
-TOKENIZED = ("rgb", "depth", "semseg", "caption")
+TOKENIZED = ("rgb", "rgb_grid", "depth", "semseg", "caption")
 
 
 def stage_tokenize(size: QuickstartSize, out: Path) -> dict:
@@ -134,6 +135,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("caption_tokenizer", stage_caption_tokenizer),
     tokenizer_stage("depth"),
     tokenizer_stage("semseg"),
+    tokenizer_stage("rgb_grid"),
     tokenizer_stage("rgb"),
     Stage("tokenize", stage_tokenize, TOKENIZED),
     Stage("fourm", stage_fourm, (FOURM_CONFIG,)),

@@ -151,7 +151,7 @@ def test_cli_runs_a_shipped_config_with_checkpoint_and_out(env, tmp_path, capsys
     from fourm.cli import main
 
     code = main(["eval", "--config", "configs/eval/depth.yaml", "--checkpoint", str(env / "model"), "--out", str(tmp_path / "o"),
-                 f"data={env / 'scenes' / 'val'}", "max_samples=2", "baseline=", "generation=[]"])
+                 f"data={env / 'scenes' / 'val'}", "max_samples=2", "baseline=", "generation=[]", "inputs=[rgb]"])
     assert code == 0 and json.loads((tmp_path / "o" / "metrics.json").read_text())["metrics"]["samples"] == 2
     assert '"abs_rel"' in capsys.readouterr().out
 

@@ -166,7 +166,7 @@ def test_shipped_configs_pass_the_registry_checks_and_chain():
     cfg = load_generation_config("configs/generate/caption_to_semseg_to_rgb.yaml")
     assert cfg.conditions_of(1) == ("caption", "semseg")
     cfg = load_generation_config("configs/generate/rgb_to_depth_semseg_caption.yaml")
-    assert cfg.conditions_of(1) == ("rgb",) and cfg.conditions_of(2) == ("rgb", "depth", "semseg")
+    assert cfg.conditions_of(1) == ("rgb", "rgb_grid") and cfg.conditions_of(2) == ("rgb", "rgb_grid", "depth", "semseg")
 
 
 def chain_config(**target_overrides):
@@ -239,3 +239,13 @@ def test_cli_generates_from_token_shards(tmp_path):
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert len(files) == 6 and files[0] == "synth_000_00000.tok_caption.npy"
     assert np.load(tmp_path / "out" / "synth_000_00002.tok_depth.npy").shape == (16,)
+
+
+def test_one_file_fills_every_condition_stored_in_the_same_raw_file():
+    from fourm.generation.shards import condition_files
+
+    cfg = load_generation_config("configs/generate/rgb_to_depth_semseg_caption.yaml")
+    raw_exts = {"rgb": "rgb.png", "rgb_grid": "rgb.png", "depth": "depth.npy"}
+    assert condition_files(cfg, {"rgb": "x.png"}, raw_exts) == {"rgb": "x.png", "rgb_grid": "x.png"}
+    with pytest.raises(ValueError, match="condition 'rgb_grid' has source input"):
+        condition_files(cfg, {"rgb": "x.png"})  # without the registry's raw files nothing is shared

@@ -157,6 +157,15 @@ def build_tokenizer(cfg: TokenizerTrainConfig) -> nn.Module:
     return TOKENIZER_TYPES[cfg.model_type](model_cfg)
 
 
+def raw_field(modality: str) -> str:
+    """The field of `modality` in raw shards (its raw_ext stem): two modalities may tokenize one file,
+    e.g. rgb (FlexTok) and rgb_grid both read <key>.rgb.png."""
+    from fourm.modalities import load_registry
+    from fourm.tokenize import shard_field
+
+    return shard_field(load_registry([modality])[modality])
+
+
 def validate(engine, cfg: TokenizerTrainConfig, data_kind: str, val_count: int) -> dict:
     """Mean validation metrics over this split's first `val_count` samples, across all ranks."""
     from train.engine import rank, world_size
@@ -167,7 +176,7 @@ def validate(engine, cfg: TokenizerTrainConfig, data_kind: str, val_count: int) 
     engine.eval()
     with torch.no_grad():
         size = model_image_size(engine.module.tokenizer)
-        for x in val_batches(cfg.data, cfg.modality, data_kind, cfg.train.batch_size, rank(), world_size(), per_rank, size):
+        for x in val_batches(cfg.data, raw_field(cfg.modality), data_kind, cfg.train.batch_size, rank(), world_size(), per_rank, size):
             metrics = engine(_to_device(x, engine.device), validate=True)
             for name, value in metrics.items():
                 sums[name] = sums.get(name, 0.0) + float(value) * len(x)
@@ -274,7 +283,7 @@ def _run_steps(engine, cfg: TokenizerTrainConfig, data_kind: str, step: int, val
 
     loop, accum = cfg.train, cfg.engine.grad_accum
     image_size = model_image_size(engine.module.tokenizer)
-    batches = train_batches(cfg.data, cfg.modality, data_kind, loop.batch_size, image_size, loop.seed,
+    batches = train_batches(cfg.data, raw_field(cfg.modality), data_kind, loop.batch_size, image_size, loop.seed,
                             rank(), world_size(), start_batch=step * accum)
     bar = tqdm(total=loop.steps, initial=step, disable=not (is_main() and loop.progress), desc=f"tokenizer {cfg.modality}")
     tick, tick_step = time.time(), step

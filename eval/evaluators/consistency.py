@@ -1,7 +1,8 @@
 """Generation consistency: caption -> image -> segmentation, checked against the caption's scene
 graph. For each sample: generate the `via` image tokens from the `inputs` (the caption), decode
 them to RGB, predict the `target` class map from the generated image tokens with the same
-model, decode it, then check every object of the sample's scene graph (`scene.json`):
+model (which also reads the decoded image through the `via_views` tokenizers, e.g. rgb_grid, as
+it reads a real image), decode it, then check every object of the sample's scene graph (`scene.json`):
 
     class present:   the object's shape class (its index in the manifest's class_names) covers
                      at least `min_pixels` pixels of the predicted map;
@@ -50,6 +51,15 @@ def check_objects(objects, seg: np.ndarray, colour_index: np.ndarray, class_name
     return out
 
 
+def reencoded_views(model, ctx: EvalContext, images: list[np.ndarray]) -> dict[str, torch.Tensor]:
+    """The generated images (uint8 (H, W, 3) each) tokenized by every `via_views` modality, as a
+    real image would be: {modality: (B, N) ids}."""
+    from eval.context import encode_values
+
+    return {name: encode_values(model.config.spec(name), ctx.tokenizers[name], images).to(ctx.device)
+            for name in ctx.cfg.via_views}
+
+
 @torch.no_grad()
 def run(model, ctx: EvalContext) -> dict:
     from eval.visuals import colorize_classes, rgb_to_uint8, write_grid
@@ -71,9 +81,9 @@ def run(model, ctx: EvalContext) -> dict:
                                        class_names, colour_names, cfg.min_pixels)
         conds = ctx.conditions(batch, model, cfg.inputs)
         image_ids = generate_target(model, conds, image_spec.name, ctx.target_config(model, image_spec.name), ctx.generator)
-        seg_ids = generate_target(model, {image_spec.name: image_ids}, seg_spec.name,
-                                  ctx.target_config(model, seg_spec.name), ctx.generator)
         images = [rgb_to_uint8(x) for x in ctx.decode(image_spec, image_ids)]
+        seg_ids = generate_target(model, {image_spec.name: image_ids, **reencoded_views(model, ctx, images)},
+                                  seg_spec.name, ctx.target_config(model, seg_spec.name), ctx.generator)
         segs = [np.asarray(x) for x in ctx.decode(seg_spec, seg_ids)]
         for sample, objs, image, seg in zip(batch, objects, images, segs):
             if image.shape[:2] != seg.shape:

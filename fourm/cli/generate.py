@@ -68,6 +68,13 @@ def with_auto_tokens(cfg, specs: dict, psnr_db):
     return dataclasses.replace(cfg, targets=tuple(auto(t) for t in cfg.targets))
 
 
+def registry_raw_exts() -> dict[str, str]:
+    """{modality: raw_ext} of the registry (configs/modalities): which conditions share one file."""
+    from fourm.modalities import load_registry
+
+    return {name: spec.raw_ext for name, spec in load_registry().items()}
+
+
 def handler(args: argparse.Namespace) -> int:
     from fourm.cli.tokenize import parse_tokenizer_dirs
     from fourm.generation_config import check_modalities, load_generation_config
@@ -76,7 +83,7 @@ def handler(args: argparse.Namespace) -> int:
     cfg = load_generation_config(args.config, overrides=args.overrides)  # config errors before anything loads
     tokenizer_dirs = parse_tokenizer_dirs(args.tokenizer)
     given = parse_pairs(args.condition or [], "--condition")
-    files = condition_files(cfg, given) if args.condition else {c.modality: c.source for c in cfg.conditions if c.source != "input"}
+    files = condition_files(cfg, given, registry_raw_exts()) if args.condition else {c.modality: c.source for c in cfg.conditions if c.source != "input"}
 
     from fourm.generation.outputs import load_modality_tokenizers
     from fourm.model import FourM

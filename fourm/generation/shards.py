@@ -123,17 +123,23 @@ def generate_from_shards(model, cfg, input_shards: str, out_dir: str | Path, tok
     return done
 
 
-def condition_files(cfg, given: Mapping[str, str]) -> dict[str, str]:
+def condition_files(cfg, given: Mapping[str, str], raw_exts: Optional[Mapping[str, str]] = None) -> dict[str, str]:
     """{condition: file} for one sample: `given` (e.g. --condition caption=cap.txt) fills the
-    `source: input` conditions; other conditions keep their configured file."""
+    `source: input` conditions; other conditions keep their configured file. With `raw_exts`
+    ({modality: raw_ext}), a `source: input` condition that was not given takes the file given
+    for a modality stored in the same raw file (rgb and rgb_grid both tokenize <key>.rgb.png)."""
     names = [c.modality for c in cfg.conditions]
     extra = [n for n in given if n not in names]
     if extra:
         raise ValueError(f"--condition {extra[0]}: not a condition of this config (conditions: {', '.join(names) or 'none'})")
+    raw_exts = raw_exts or {}
     files = {}
     for c in cfg.conditions:
+        same = [given[n] for n in given if c.modality in raw_exts and raw_exts.get(n) == raw_exts[c.modality]]
         if c.modality in given:
             files[c.modality] = given[c.modality]
+        elif c.source == "input" and same:
+            files[c.modality] = same[0]
         elif c.source == "input":
             raise ValueError(f"condition '{c.modality}' has source input: give it as --condition {c.modality}=FILE")
         else:
