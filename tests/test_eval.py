@@ -44,6 +44,11 @@ def env(tmp_path_factory):
     captions = [s["caption"] for s in iter_samples(list_shards(root / "scenes" / "train"), image_size=None)]
     TextTokenizer.fit(captions, TextTokenizer.Config(vocab_size=300, max_tokens=128, num_sentinels=8)).save_pretrained(root / "tok" / "caption")
     specs.append(ModalitySpec("caption", "text", "text", 300, 128, "caption.txt", str(root / "tok" / "caption")))
+    grid_rgb = GridTokenizer.Config(data="image_rgb", image_size=RES, patch_size=4, width=32, depth=1, heads=2,
+                                    stem_channels=8, levels=(4, 4, 3))
+    GridTokenizer(grid_rgb).save_pretrained(root / "tok" / "rgb_grid")  # the image's aligned input view
+    specs.append(ModalitySpec("rgb_grid", "image_grid", "image_rgb", 48, 16, "rgb.png", str(root / "tok" / "rgb_grid"),
+                              grid_size=(4, 4)))
     FourM(preset_config("micro", specs)).save_pretrained(root / "model")
     FourM(preset_config("micro", specs[:2])).save_pretrained(root / "model_rgb_depth")
     (root / "baseline.json").write_text(json.dumps({"task": "semseg", "metrics": {"miou": 0.5, "pixel_acc": 0.9},
@@ -69,6 +74,8 @@ def eval_config(env, task, target, **extra):
     ("flextok", "rgb", {"token_counts": [1, 2, 8], "inputs": []}, ("psnr@1", "ssim@8")),
     ("caption", "caption", {}, ("object_recall", "object_precision", "exact_set")),
     ("consistency", "semseg", {"inputs": ["caption"]}, ("consistency", "class_recall", "reference_consistency")),
+    ("consistency", "semseg", {"inputs": ["caption"], "via_views": ["rgb_grid"]}, ("consistency", "class_recall")),
+    ("semseg", "semseg", {"inputs": ["rgb", "rgb_grid"], "baseline": "BASELINE"}, ("miou", "pixel_acc")),
     ("probe", "semseg", {"probe": {"train_data": "TRAIN", "max_train_samples": 4, "steps": 3, "batch_size": 2, "grid": 4}},
      ("miou", "final_train_loss")),
 ])
@@ -174,3 +181,21 @@ def test_quickstart_report_generation_grid(env):
     rows, titles = generation_rows(model, cfg, samples, tokenizers, torch.Generator().manual_seed(0), decode_steps=2)
     assert titles == ["input rgb", "generated depth", "generated caption", "true depth", "true caption"]
     assert len(rows) == 2 and all(len(r) == 5 and all(t.dtype == np.uint8 and t.shape[-1] == 3 for t in r) for r in rows)
+
+
+def test_consistency_reads_the_generated_image_as_it_reads_a_real_one(env):
+    """via_views re-tokenize the decoded image exactly as a real image of that size is tokenized."""
+    from eval.context import EvalContext
+    from eval.evaluators.consistency import reencoded_views
+    from fourm.model import FourM
+    from modality_tokenizers import load_tokenizer
+
+    model = FourM.from_pretrained(env / "model")
+    cfg = eval_config(env, "consistency", "semseg", inputs=["caption"], via_views=["rgb_grid"])
+    tokenizer = load_tokenizer(env / "tok" / "rgb_grid")
+    ctx = EvalContext(cfg, [], {}, {"rgb_grid": tokenizer}, env / "out" / "views")
+    images = [np.random.default_rng(i).integers(0, 256, (RES, RES, 3), dtype=np.uint8) for i in range(2)]
+    views = reencoded_views(model, ctx, images)
+    assert set(views) == {"rgb_grid"} and views["rgb_grid"].shape == (2, 16)
+    real = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1  # (B, 3, H, W) in [-1, 1]
+    assert torch.equal(views["rgb_grid"], tokenizer.encode(real).long())

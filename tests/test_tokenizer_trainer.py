@@ -52,3 +52,10 @@ def test_train_resume_and_load(tmp_path):
     assert steps == [1, 2, 3, 4, 5, 6]  # the second run continued at step 5
     tokenizer = load_tokenizer(tmp_path / "run")
     assert tokenizer.max_tokens == 16 and tokenizer.vocab_size == 1000
+
+
+def test_tokenizers_read_the_raw_file_their_registry_entry_names():
+    """rgb_grid has no file of its own: it trains on <key>.rgb.png like FlexTok's rgb."""
+    from train.tokenizer_trainer import raw_field
+
+    assert raw_field("rgb_grid") == "rgb" and raw_field("rgb") == "rgb" and raw_field("depth") == "depth"
