@@ -123,7 +123,9 @@ def write_quickstart_report(checkpoint: str, data: str, out: str | Path, example
     gen = generation_section(model, samples, tokenizers, out, seed, decode_steps)
     summary = headline_values(metrics, extra or {})
     intro = Section("fourm quickstart", text=f"Model {checkpoint}; data {data}. Scores from the eval configs below; "
-                    "the generation grids use the shipped configs in configs/generate/.", tables=[values_table(summary)])
+                    "the generation grids use the shipped configs in configs/generate/. "
+                    "An input image (rgb→…) is read twice, as FlexTok tokens (rgb) and as an 8×8 token grid "
+                    "(rgb_grid, the spatially aligned view); dense maps decode in one argmax pass.", tables=[values_table(summary)])
     path = write_report(out / "report.html", "fourm quickstart report", [intro, gen, *eval_sections])
     log.info("wrote %s", path)
     return {"report": str(path), **summary}
