@@ -139,7 +139,7 @@ STAGES: tuple[Stage, ...] = (
     tokenizer_stage("rgb"),
     Stage("tokenize", stage_tokenize, TOKENIZED),
     Stage("fourm", stage_fourm, (FOURM_CONFIG,)),
-    Stage("report", stage_report, ("v1",)),
+    Stage("report", stage_report, ("v2",)),
 )
 
 
