@@ -116,3 +116,21 @@ def test_the_app_builds_when_gradio_is_installed(session):
     demo = build_app(session)
     labels = {getattr(block, "label", None) for block in demo.blocks.values()}
     assert {"FlexTok", "Any-to-any", "number of tokens", "targets, in generation order"} <= labels
+
+
+def test_default_roles_take_every_view_of_the_sample_image_as_conditions():
+    """rgb and rgb_grid read the same file: both are conditions by default, the maps are targets."""
+    from types import SimpleNamespace
+
+    from fourm.demo.ui_any_to_any import default_roles
+    from fourm.modalities import ModalitySpec
+
+    specs = {s.name: s for s in (
+        ModalitySpec("rgb", "image_seq", "image_rgb", 1000, 32, "rgb.png", ""),
+        ModalitySpec("depth", "image_grid", "depth_map", 240, 64, "depth.npy", "", grid_size=(8, 8)),
+        ModalitySpec("rgb_grid", "image_grid", "image_rgb", 1000, 64, "rgb.png", "", grid_size=(8, 8)),
+        ModalitySpec("caption", "text", "text", 1024, 96, "caption.txt", ""))}
+    with_samples = SimpleNamespace(tokenizers=dict.fromkeys(specs), specs=specs, samples=[object()])
+    assert default_roles(with_samples) == (["rgb", "rgb_grid"], ["depth", "caption"])
+    no_samples = SimpleNamespace(tokenizers=dict.fromkeys(specs), specs=specs, samples=[])
+    assert default_roles(no_samples) == (["caption"], ["rgb", "depth", "rgb_grid"])

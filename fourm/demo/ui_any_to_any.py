@@ -33,10 +33,16 @@ def schemes(session, spec) -> list[str]:
 
 
 def default_roles(session) -> tuple[list[str], list[str]]:
-    """(conditions, targets) preselected: the first image modality from the val sample, the rest as targets."""
+    """(conditions, targets) preselected: the first image modality from the val sample, with every
+    other modality that reads the same raw file (rgb and rgb_grid both read <key>.rgb.png: two
+    views of one image), and the rest as targets."""
     usable = list(session.tokenizers)
     images = [n for n in usable if session.specs[n].kind != "text"]
-    conditions = images[:1] if session.samples and images else [n for n in usable if session.specs[n].kind == "text"][:1]
+    if session.samples and images:
+        first_file = session.specs[images[0]].raw_ext
+        conditions = [n for n in images if session.specs[n].raw_ext == first_file]
+    else:
+        conditions = [n for n in usable if session.specs[n].kind == "text"][:1]
     return conditions, [n for n in usable if n not in conditions]
 
 
