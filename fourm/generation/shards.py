@@ -133,13 +133,13 @@ def condition_files(cfg, given: Mapping[str, str], raw_exts: Optional[Mapping[st
     if extra:
         raise ValueError(f"--condition {extra[0]}: not a condition of this config (conditions: {', '.join(names) or 'none'})")
     raw_exts = raw_exts or {}
+    by_raw_file = {raw_exts[n]: f for n, f in given.items() if n in raw_exts}  # raw_ext -> a given file
     files = {}
     for c in cfg.conditions:
-        same = [given[n] for n in given if c.modality in raw_exts and raw_exts.get(n) == raw_exts[c.modality]]
         if c.modality in given:
             files[c.modality] = given[c.modality]
-        elif c.source == "input" and same:
-            files[c.modality] = same[0]
+        elif c.source == "input" and raw_exts.get(c.modality) in by_raw_file:
+            files[c.modality] = by_raw_file[raw_exts[c.modality]]
         elif c.source == "input":
             raise ValueError(f"condition '{c.modality}' has source input: give it as --condition {c.modality}=FILE")
         else:
