@@ -152,6 +152,33 @@ def test_kl_vae_stage_official_names(tmp_path):
     assert torch.isfinite(loss)
 
 
+def test_vae_init_copies_a_trained_vae_and_saved_models_do_not_need_it(tmp_path):
+    from modality_tokenizers.flextok.vae import KLAutoencoder
+
+    vae_fields = dict(vae="kl", vae_latent_channels=4, vae_block_channels=(8, 8), vae_layers_per_block=1, vae_norm_groups=4)
+    trained = randomize(KLAutoencoder(latent_channels=4, block_out_channels=(8, 8), layers_per_block=1, norm_num_groups=4))
+    trained.save_pretrained(tmp_path / "vae")
+    cfg = preset("micro", image_size=16, patch_size=2, vae_init=str(tmp_path / "vae"), **vae_fields)
+    model = FlexTok(cfg)
+    assert all(torch.equal(a, b) for a, b in zip(model.vae.state_dict().values(), trained.state_dict().values()))
+    assert not any(p.requires_grad for p in model.vae.parameters())
+    model.save_pretrained(tmp_path / "tok")
+    (tmp_path / "vae" / "model.safetensors").unlink()  # a saved FlexTok carries its VAE
+    loaded = FlexTok.from_pretrained(tmp_path / "tok")
+    assert torch.equal(loaded.vae.decoder.conv_out.weight, trained.decoder.conv_out.weight)
+
+
+def test_vae_init_names_a_missing_folder_or_another_architecture(tmp_path):
+    from modality_tokenizers.flextok.vae import KLAutoencoder
+
+    fields = dict(image_size=16, patch_size=2, vae="kl", vae_latent_channels=4, vae_block_channels=(8, 8), vae_layers_per_block=1)
+    with pytest.raises(FileNotFoundError, match="vae_init"):
+        FlexTok(preset("micro", vae_init=str(tmp_path / "absent"), **fields))
+    KLAutoencoder(latent_channels=8, block_out_channels=(8, 8), layers_per_block=1).save_pretrained(tmp_path / "vae8")
+    with pytest.raises(ValueError, match="latent_channels"):
+        FlexTok(preset("micro", vae_init=str(tmp_path / "vae8"), **fields))
+
+
 def test_nested_dropout_warm_up_keeps_all_tokens_until_its_start_step():
     from modality_tokenizers.flextok import FlexTok
     from modality_tokenizers.flextok.config import preset

@@ -21,6 +21,11 @@ class FlexTokConfig:
     vae_latent_channels: int = 16  # official VAEs: 4, 8 or 16
     vae_block_channels: tuple[int, ...] = (128, 256, 512, 512)  # diffusers block_out_channels
     vae_layers_per_block: int = 2
+    vae_norm_groups: int = 32  # diffusers norm_num_groups
+    # A trained kl_vae tokenizer folder (`fourm tokenizer train`, model.type kl_vae) whose weights
+    # initialise the frozen VAE of a new model. A saved FlexTok holds the VAE weights itself, so
+    # loading one never reads this folder.
+    vae_init: str = ""
     vae_scaling_factor: float = 1.0  # latents are multiplied by this after encoding
     vae_shift_factor: float = 0.0  # ... after subtracting this
     patch_size: int = 8  # patch side on the (latent) grid; keep patch_dim <= widths

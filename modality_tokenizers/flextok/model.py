@@ -34,6 +34,23 @@ def psnr(a: Tensor, b: Tensor) -> Tensor:
     return 10.0 * torch.log10(4.0 / mse)
 
 
+def load_trained_vae(vae: nn.Module, folder: str) -> None:
+    """Copy the weights of the kl_vae tokenizer saved in `folder` into `vae`, whose architecture
+    (FlexTok's vae_* fields) must be the one that was trained."""
+    from modality_tokenizers.flextok.vae import KLAutoencoder
+
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"FlexTok config vae_init: no trained VAE folder {folder!r} "
+                                f"(train one with a model.type kl_vae tokenizer config first)")
+    trained = KLAutoencoder.from_pretrained(folder)
+    fields = ("latent_channels", "block_out_channels", "layers_per_block", "norm_num_groups")
+    mismatch = {f: (getattr(trained.cfg, f), getattr(vae.cfg, f)) for f in fields if getattr(trained.cfg, f) != getattr(vae.cfg, f)}
+    if mismatch:
+        raise ValueError(f"FlexTok config vae_init: the VAE in {folder} differs from the vae_* fields "
+                         f"(trained, configured): {mismatch}")
+    vae.load_state_dict(trained.state_dict())
+
+
 @register_tokenizer("flextok")
 class FlexTok(nn.Module, ModalityTokenizer):
     Config = FlexTokConfig
@@ -58,8 +75,11 @@ class FlexTok(nn.Module, ModalityTokenizer):
             return None
         from modality_tokenizers.flextok.vae import KLAutoencoder, KLVAEConfig
 
-        vae = KLAutoencoder(KLVAEConfig(latent_channels=cfg.vae_latent_channels, block_out_channels=cfg.vae_block_channels,
-                                        layers_per_block=cfg.vae_layers_per_block))
+        vae_cfg = KLVAEConfig(latent_channels=cfg.vae_latent_channels, block_out_channels=cfg.vae_block_channels,
+                              layers_per_block=cfg.vae_layers_per_block, norm_num_groups=cfg.vae_norm_groups)
+        vae = KLAutoencoder(vae_cfg)
+        if cfg.vae_init:
+            load_trained_vae(vae, cfg.vae_init)
         return vae.requires_grad_(False)  # trained in its own stage, frozen here
 
     # --- protocol ------------------------------------------------------------------------
@@ -224,7 +244,8 @@ class FlexTok(nn.Module, ModalityTokenizer):
 
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike) -> "FlexTok":
-        return load_neural_tokenizer(cls, folder, lambda data: FlexTokConfig(**data))
+        # The saved weights include the VAE's: vae_init is not read again.
+        return load_neural_tokenizer(cls, folder, lambda data: FlexTokConfig(**{**data, "vae_init": ""}))
 
     @classmethod
     def from_official(cls, path: str | os.PathLike, config: FlexTokConfig) -> "FlexTok":
