@@ -1,0 +1,56 @@
+"""Pixel-space FlexTok against FlexTok on KL-VAE latents, on the same val images.
+
+    python bench/flextok_pixel_vs_latent.py [--pixel runs/tokenizers/rgb] [--latent runs/tokenizers/rgb_latent]
+
+Prints PSNR (dB, vs the 64x64 originals, 64 images, fixed noise) and writes a grid, one row each:
+original | the VAE alone | pixel FlexTok, 32 tokens | latent FlexTok, 1 / 4 / 32 tokens.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+
+import torch
+import torch.nn.functional as F
+from torchvision.utils import save_image
+
+from fourm.shards import iter_samples, list_shards
+from modality_tokenizers.flextok.model import FlexTok, psnr
+
+
+def val_images(data: str, n: int) -> torch.Tensor:
+    """(n, 3, 64, 64) in [-1, 1]."""
+    samples = itertools.islice(iter_samples(list_shards(data), modalities=["rgb"]), n)
+    return torch.stack([torch.tensor(s["rgb"]).permute(2, 0, 1).float() / 127.5 - 1 for s in samples])
+
+
+def reconstructions(x: torch.Tensor, pixel: FlexTok, latent: FlexTok, seed: int) -> dict[str, torch.Tensor]:
+    size = x.shape[-2:]
+    rows = {"original": x, "vae": latent.from_latent(latent.to_latent(x))}
+    pix = pixel.autoencode(x, 32, generator=torch.Generator().manual_seed(seed))
+    rows["pixel, 32 tokens"] = F.interpolate(pix, size=size, mode="bilinear", align_corners=False)
+    for k in (1, 4, 32):
+        rows[f"latent, {k} tokens"] = latent.autoencode(x, k, generator=torch.Generator().manual_seed(seed))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pixel", default="runs/tokenizers/rgb")
+    parser.add_argument("--latent", default="runs/tokenizers/rgb_latent")
+    parser.add_argument("--data", default="data/scenes/val")
+    parser.add_argument("--n", type=int, default=64)
+    parser.add_argument("--out", default="docs/flextok/pixel_vs_latent.png")
+    args = parser.parse_args()
+    x = val_images(args.data, args.n)
+    with torch.no_grad():
+        rows = reconstructions(x, FlexTok.from_pretrained(args.pixel), FlexTok.from_pretrained(args.latent), seed=0)
+    for name, images in rows.items():
+        if name != "original":
+            print(f"{name}: {psnr(images, x).mean().item():.2f} dB")
+    save_image(torch.cat([r[:8] for r in rows.values()]) * 0.5 + 0.5, args.out, nrow=8)
+    print("grid rows:", " | ".join(rows), "->", args.out)
+
+
+if __name__ == "__main__":
+    main()
