@@ -27,8 +27,9 @@ def val_images(data: str, n: int) -> torch.Tensor:
 def reconstructions(x: torch.Tensor, pixel: FlexTok, latent: FlexTok, seed: int) -> dict[str, torch.Tensor]:
     size = x.shape[-2:]
     rows = {"original": x, "vae": latent.from_latent(latent.to_latent(x))}
-    pix = pixel.autoencode(x, 32, generator=torch.Generator().manual_seed(seed))
-    rows["pixel, 32 tokens"] = F.interpolate(pix, size=size, mode="bilinear", align_corners=False)
+    for k in (1, 4, 32):
+        pix = pixel.autoencode(x, k, generator=torch.Generator().manual_seed(seed))
+        rows[f"pixel, {k} tokens"] = F.interpolate(pix, size=size, mode="bilinear", align_corners=False)
     for k in (1, 4, 32):
         rows[f"latent, {k} tokens"] = latent.autoencode(x, k, generator=torch.Generator().manual_seed(seed))
     return rows
@@ -48,8 +49,9 @@ def main() -> None:
     for name, images in rows.items():
         if name != "original":
             print(f"{name}: {psnr(images, x).mean().item():.2f} dB")
-    save_image(torch.cat([r[:8] for r in rows.values()]) * 0.5 + 0.5, args.out, nrow=8)
-    print("grid rows:", " | ".join(rows), "->", args.out)
+    shown = [name for name in rows if not name.startswith("pixel") or name.endswith(" 32 tokens")]
+    save_image(torch.cat([rows[name][:8] for name in shown]) * 0.5 + 0.5, args.out, nrow=8)
+    print("grid rows:", " | ".join(shown), "->", args.out)
 
 
 if __name__ == "__main__":
