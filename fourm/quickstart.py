@@ -139,7 +139,7 @@ STAGES: tuple[Stage, ...] = (
     tokenizer_stage("rgb"),
     Stage("tokenize", stage_tokenize, TOKENIZED),
     Stage("fourm", stage_fourm, (FOURM_CONFIG,)),
-    Stage("report", stage_report, ("v2",)),
+    Stage("report", stage_report, ("v3",)),  # bump when a shipped generation config changes
 )
 
 
