@@ -8,20 +8,20 @@ original | the VAE alone | pixel FlexTok, 32 tokens | latent FlexTok, 1 / 4 / 32
 from __future__ import annotations
 
 import argparse
-import itertools
 
 import torch
 import torch.nn.functional as F
 from torchvision.utils import save_image
 
-from fourm.shards import iter_samples, list_shards
+from eval.context import read_samples
 from modality_tokenizers.flextok.model import FlexTok, psnr
+from modality_tokenizers.raw import to_tensor
 
 
 def val_images(data: str, n: int) -> torch.Tensor:
-    """(n, 3, 64, 64) in [-1, 1]."""
-    samples = itertools.islice(iter_samples(list_shards(data), modalities=["rgb"]), n)
-    return torch.stack([torch.tensor(s["rgb"]).permute(2, 0, 1).float() / 127.5 - 1 for s in samples])
+    """(n, 3, 64, 64) in [-1, 1]: the first n raw RGB images of `data`."""
+    samples, _ = read_samples(data, n)
+    return to_tensor("image_rgb", [s["rgb"] for s in samples])
 
 
 def reconstructions(x: torch.Tensor, pixel: FlexTok, latent: FlexTok, seed: int) -> dict[str, torch.Tensor]:
