@@ -49,6 +49,9 @@ class EvalConfig:
     inputs:         the conditions; target: the modality evaluated; via: consistency's image
     via_views:      consistency: modalities that re-tokenize the decoded `via` image as extra
                     conditions of the target (rgb_grid: the model reads it as it reads a real image)
+    plan:           consistency: targets generated from the inputs, in order, before the `via`
+                    image, which they join as conditions (the chained route caption -> semseg -> rgb);
+                    the target is still predicted from the generated image alone
     generation:     decoding settings per generated modality (TargetConfig); a modality not
                     listed decodes greedily (one parallel argmax pass, or autoregressive if causal)
     max_samples, batch_size, seed: how many samples, how many at once, the sampling seed
@@ -71,6 +74,7 @@ class EvalConfig:
     via: str = "rgb"
     via_views: tuple[str, ...] = ()
     generation: tuple[TargetConfig, ...] = ()
+    plan: tuple[TargetConfig, ...] = ()
     max_samples: int = 64
     batch_size: int = 16
     seed: int = 0
@@ -95,6 +99,11 @@ class EvalConfig:
             raise ValueError(f"target '{self.target}' is also an input")
         if self.task in ("semseg", "depth", "normals", "caption", "consistency", "probe") and not self.inputs:
             raise ValueError(f"task {self.task} needs at least one input modality")
+        if self.plan and self.task != "consistency":
+            raise ValueError(f"plan: only task consistency generates a plan, not task {self.task}")
+        clash = [t.modality for t in self.plan if t.modality in (*self.inputs, self.via)]
+        if clash:
+            raise ValueError(f"plan: '{clash[0]}' is an input or the via image, it cannot be planned")
 
     def required_modalities(self) -> tuple[str, ...]:
         """Modalities the checkpoint must have for this task."""
@@ -103,7 +112,8 @@ class EvalConfig:
         if self.task == "probe":
             return tuple(self.inputs)
         if self.task == "consistency":
-            return (*self.inputs, self.via, *self.via_views, self.target)
+            plan = tuple(t.modality for t in self.plan if t.modality != self.target)
+            return (*self.inputs, *plan, self.via, *self.via_views, self.target)
         return (*self.inputs, self.target)
 
 

@@ -75,6 +75,9 @@ def eval_config(env, task, target, **extra):
     ("caption", "caption", {}, ("object_recall", "object_precision", "exact_set")),
     ("consistency", "semseg", {"inputs": ["caption"]}, ("consistency", "class_recall", "reference_consistency")),
     ("consistency", "semseg", {"inputs": ["caption"], "via_views": ["rgb_grid"]}, ("consistency", "class_recall")),
+    ("consistency", "semseg", {"inputs": ["caption"], "via_views": ["rgb_grid"],
+                               "plan": [{"modality": "semseg", "scheme": "roar", "steps": 2, "temperature": 1.0}]},
+     ("consistency", "judge_consistency", "judge_class_recall")),
     ("semseg", "semseg", {"inputs": ["rgb", "rgb_grid"], "baseline": "BASELINE"}, ("miou", "pixel_acc")),
     ("probe", "semseg", {"probe": {"train_data": "TRAIN", "max_train_samples": 4, "steps": 3, "batch_size": 2, "grid": 4}},
      ("miou", "final_train_loss")),
@@ -199,3 +202,23 @@ def test_consistency_reads_the_generated_image_as_it_reads_a_real_one(env):
     assert set(views) == {"rgb_grid"} and views["rgb_grid"].shape == (2, 16)
     real = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1  # (B, 3, H, W) in [-1, 1]
     assert torch.equal(views["rgb_grid"], tokenizer.encode(real).long())
+
+
+def test_consistency_plan_conditions_the_image_and_is_validated(env, monkeypatch):
+    """The planned semseg is generated from the caption and joins the image's conditions; the
+    final segmentation is predicted from the image alone. A plan naming the image is an error."""
+    import fourm.generation as generation
+    from eval.config import EvalConfig
+    from eval.run import evaluate
+
+    calls = []
+    original = generation.generate_target
+    monkeypatch.setattr(generation, "generate_target",
+                        lambda model, conds, name, *a, **k: calls.append((name, sorted(conds))) or original(model, conds, name, *a, **k))
+    plan = [{"modality": "semseg", "scheme": "roar", "steps": 2, "temperature": 1.0}]
+    evaluate(eval_config(env, "consistency", "semseg", inputs=["caption"], plan=plan, max_samples=2,
+                         out_dir=str(env / "out" / "plan")))
+    assert ("semseg", ["caption"]) in calls and ("rgb", ["caption", "semseg"]) in calls
+    assert ("semseg", ["rgb"]) in calls  # the judge reads images only
+    with pytest.raises(ValueError, match="plan: 'rgb'"):
+        from_dict(EvalConfig, {"task": "consistency", "target": "semseg", "inputs": ["caption"], "plan": [{"modality": "rgb"}]})

@@ -17,6 +17,12 @@ it reads a real image), decode it, then check every object of the sample's scene
                      metric's ceiling: small or occluded objects can fail it even there)
     class_recall     = objects with class present / all objects
     sample_all_present = fraction of samples where every object is class-and-colour present
+    judge_consistency = the check on the real image with the segmentation the model predicts
+                     from it: the ceiling of this model as the judge (a weak rgb -> semseg misses
+                     objects a perfect generator drew)
+
+With `plan` (e.g. semseg), those targets are generated from the caption first and condition the
+image: the chained route caption -> semseg -> rgb, judged the same way.
 """
 from __future__ import annotations
 
@@ -60,10 +66,42 @@ def reencoded_views(model, ctx: EvalContext, images: list[np.ndarray]) -> dict[s
             for name in ctx.cfg.via_views}
 
 
+def generate_images(model, ctx: EvalContext, batch) -> tuple[torch.Tensor, list[np.ndarray]]:
+    """The `plan` targets, then the `via` image, from the inputs -> (image ids (B, N), uint8
+    images (H, W, 3))."""
+    from eval.visuals import rgb_to_uint8
+    from fourm.generation import generate_target
+
+    image_spec = model.config.spec(ctx.cfg.via)
+    conds = ctx.conditions(batch, model, ctx.cfg.inputs)
+    for step in ctx.cfg.plan:  # generated planning targets join the conditions of the image
+        conds[step.modality] = generate_target(model, conds, step.modality, step, ctx.generator)
+    image_ids = generate_target(model, conds, image_spec.name, ctx.target_config(model, image_spec.name), ctx.generator)
+    return image_ids, [rgb_to_uint8(x) for x in ctx.decode(image_spec, image_ids)]
+
+
+def predict_segmentation(model, ctx: EvalContext, image_ids: torch.Tensor, images: list[np.ndarray]) -> list[np.ndarray]:
+    """The target class maps (H, W) the model predicts from images alone (their `via` tokens and
+    their `via_views` re-tokenization)."""
+    from fourm.generation import generate_target
+
+    seg_spec = model.config.spec(ctx.cfg.target)
+    conds = {ctx.cfg.via: image_ids, **reencoded_views(model, ctx, images)}
+    seg_ids = generate_target(model, conds, seg_spec.name, ctx.target_config(model, seg_spec.name), ctx.generator)
+    return [np.asarray(x) for x in ctx.decode(seg_spec, seg_ids)]
+
+
+def resized(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    if image.shape[:2] == shape:
+        return image
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(image).resize(shape[::-1], Image.BILINEAR))
+
+
 @torch.no_grad()
 def run(model, ctx: EvalContext) -> dict:
-    from eval.visuals import colorize_classes, rgb_to_uint8, write_grid
-    from fourm.generation import generate_target
+    from eval.visuals import colorize_classes, write_grid
 
     cfg = ctx.cfg
     image_spec, seg_spec = model.config.spec(cfg.via), model.config.spec(cfg.target)
@@ -72,25 +110,24 @@ def run(model, ctx: EvalContext) -> dict:
     if not palette:
         raise ValueError(f"{cfg.data}: consistency needs the colour palette of the data's manifest.json")
     colour_names, colours = [c.lower() for c in palette], np.array(list(palette.values()), dtype=np.uint8)
-    checks, per_sample, rows, reference = [], [], [], []
+
+    def check(objs, image, seg):
+        image = resized(np.asarray(image)[..., :3], seg.shape)
+        return check_objects(objs, seg, nearest_colour(image, colours), class_names, colour_names, cfg.min_pixels)
+
+    checks, per_sample, rows, reference, judge = [], [], [], [], []
     for batch in ctx.batches():
         objects = [scene_objects(s) for s in batch]
-        # The same check on the real image and its true segmentation: the ceiling of the metric.
-        for objs, image, seg in zip(objects, ctx.values(batch, image_spec), ctx.values(batch, seg_spec)):
-            reference += check_objects(objs, np.asarray(seg), nearest_colour(np.asarray(image)[..., :3], colours),
-                                       class_names, colour_names, cfg.min_pixels)
-        conds = ctx.conditions(batch, model, cfg.inputs)
-        image_ids = generate_target(model, conds, image_spec.name, ctx.target_config(model, image_spec.name), ctx.generator)
-        images = [rgb_to_uint8(x) for x in ctx.decode(image_spec, image_ids)]
-        seg_ids = generate_target(model, {image_spec.name: image_ids, **reencoded_views(model, ctx, images)},
-                                  seg_spec.name, ctx.target_config(model, seg_spec.name), ctx.generator)
-        segs = [np.asarray(x) for x in ctx.decode(seg_spec, seg_ids)]
+        real_images = [np.asarray(x)[..., :3] for x in ctx.values(batch, image_spec)]
+        # The same check on the real image and its true segmentation: the ceiling of the metric;
+        # with the segmentation the model predicts from the real image: the ceiling of its judge.
+        reference += [c for o, im, seg in zip(objects, real_images, ctx.values(batch, seg_spec)) for c in check(o, im, np.asarray(seg))]
+        real_segs = predict_segmentation(model, ctx, ctx.encode(batch, image_spec).to(ctx.device), real_images)
+        judge += [c for o, im, seg in zip(objects, real_images, real_segs) for c in check(o, im, seg)]
+        image_ids, images = generate_images(model, ctx, batch)
+        segs = predict_segmentation(model, ctx, image_ids, images)
         for sample, objs, image, seg in zip(batch, objects, images, segs):
-            if image.shape[:2] != seg.shape:
-                from PIL import Image
-
-                image = np.asarray(Image.fromarray(image).resize(seg.shape[::-1], Image.BILINEAR))
-            result = check_objects(objs, seg, nearest_colour(image, colours), class_names, colour_names, cfg.min_pixels)
+            result = check(objs, image, seg)
             checks += result
             per_sample.append(all(c and k for c, k in result))
             if len(rows) < cfg.examples:
@@ -99,9 +136,17 @@ def run(model, ctx: EvalContext) -> dict:
                              f"{sum(c and k for c, k in result)}/{len(result)} objects"])
     path = write_grid(ctx.out_dir / "consistency_examples.png", rows, ["caption", "generated", "segmentation", "consistent"])
     ctx.add_figure(path, "caption | generated image | segmentation predicted from it | objects found")
-    n = len(checks)
-    return {"consistency": sum(c and k for c, k in checks) / n if n else None,
-            "class_recall": sum(c for c, _ in checks) / n if n else None,
+    return {"consistency": _both(checks), "class_recall": _first(checks),
             "sample_all_present": sum(per_sample) / len(per_sample) if per_sample else None,
-            "reference_consistency": sum(c and k for c, k in reference) / len(reference) if reference else None,
-            "objects": n, "samples": len(per_sample)}
+            "reference_consistency": _both(reference), "judge_consistency": _both(judge),
+            "judge_class_recall": _first(judge), "objects": len(checks), "samples": len(per_sample)}
+
+
+def _both(checks) -> float | None:
+    """Fraction of objects with class and colour present."""
+    return sum(c and k for c, k in checks) / len(checks) if checks else None
+
+
+def _first(checks) -> float | None:
+    """Fraction of objects with class present."""
+    return sum(c for c, _ in checks) / len(checks) if checks else None
