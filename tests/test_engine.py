@@ -61,6 +61,23 @@ def worker(out_path: str, ckpt_dir: str, zero_stage: int) -> None:
                                               "num_weights": len(weights)}))
 
 
+def test_an_engine_sets_its_own_cpu_threads_every_time():
+    """torch threads are per process: an engine with cpu_threads 0 gets torch's default back even
+    after an earlier engine in the process set another count (the quickstart's FourM after its
+    one-thread tokenizers)."""
+    from train.engine import DEFAULT_CPU_THREADS, Engine, EngineConfig
+
+    before = torch.get_num_threads()
+    other = DEFAULT_CPU_THREADS + 1
+    try:
+        Engine(TinyRegressor(), EngineConfig(device="cpu", cpu_threads=other), micro_batch_size=8)
+        assert torch.get_num_threads() == other
+        Engine(TinyRegressor(), EngineConfig(device="cpu"), micro_batch_size=8)
+        assert torch.get_num_threads() == DEFAULT_CPU_THREADS
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_lr_schedule_warmup_then_cosine():
     from train.engine import EngineConfig, lr_multiplier
 

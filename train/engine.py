@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 log = logging.getLogger(__name__)
+DEFAULT_CPU_THREADS = torch.get_num_threads()  # torch's choice (OMP_NUM_THREADS or the cores) before any engine
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class EngineConfig:
     schedule:     cosine (to min_lr_ratio * lr) | constant (after warmup)
     seed:         seed of model init and data order
     keep_checkpoints: how many checkpoints `save` keeps
-    cpu_threads:  torch threads per process on CPU (0: torch's default). On a busy shared CPU, 1 is
+    cpu_threads:  torch threads per process on CPU (0: torch's default at import). On a busy shared CPU, 1 is
                   ~15x faster than 2 (oversubscribed OpenMP threads spin-wait)
     """
 
@@ -192,8 +193,10 @@ class Engine:
 
         self.cfg = cfg
         self.device_type = resolve_device(cfg.device)
-        if self.device_type == "cpu" and cfg.cpu_threads > 0:
-            torch.set_num_threads(cfg.cpu_threads)
+        if self.device_type == "cpu":
+            # Always set: torch threads are per process, and an earlier engine in the same process
+            # (the quickstart trains 1-thread tokenizers before a 2-thread FourM) would leave its own.
+            torch.set_num_threads(cfg.cpu_threads or DEFAULT_CPU_THREADS)
         optimizer = torch.optim.AdamW(parameter_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_multiplier(step, cfg))
         self.ds, self.optimizer, _, self.scheduler = deepspeed.initialize(
