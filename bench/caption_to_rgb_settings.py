@@ -1,5 +1,5 @@
 """Caption -> rgb consistency of a trained FourM under different generation settings: scheme,
-guidance, temperature, and the chained route through a generated segmentation (`plan`).
+guidance, temperature, FlexTok decoder guidance, and the chained route through a generated segmentation (`plan`).
 
     python bench/caption_to_rgb_settings.py                        # runs/fourm_tiny/model, 64 val captions
     python bench/caption_to_rgb_settings.py --samples 32 --only baseline plan_semseg
@@ -31,11 +31,12 @@ SETTINGS = {
     "left_to_right": {"rgb": {"scheme": "autoregressive"}},
     "plan_semseg": {"rgb": {"cfg_scale": 1.0, "cfg_weights": {"caption": 2.0, "semseg": 1.5}}, "plan": PLAN},
     "plan_semseg_cfg3": {"rgb": {}, "plan": PLAN},
+    "flextok_guidance_3": {"rgb": {}, "eval": {"decode_guidance": 3.0}},
 }
 
 
 def setting_config(base: dict, setting: dict, samples: int, out: str) -> dict:
-    cfg = dict(base, max_samples=samples, out_dir=out)
+    cfg = dict(base, max_samples=samples, out_dir=out, **setting.get("eval", {}))
     rgb = dict(RGB, **setting["rgb"])
     if "cfg_weights" in rgb and rgb.get("cfg_scale") == 1.0:
         rgb.pop("cfg_scale")
