@@ -49,6 +49,8 @@ class EvalConfig:
     inputs:         the conditions; target: the modality evaluated; via: consistency's image
     via_views:      consistency: modalities that re-tokenize the decoded `via` image as extra
                     conditions of the target (rgb_grid: the model reads it as it reads a real image)
+    judge:          consistency: a U-Net semseg baseline folder (eval/baselines) that segments
+                    the images instead of the model ("": the model's own rgb -> semseg)
     plan:           consistency: targets generated from the inputs, in order, before the `via`
                     image, which they join as conditions (the chained route caption -> semseg -> rgb);
                     the target is still predicted from the generated image alone
@@ -75,6 +77,7 @@ class EvalConfig:
     via_views: tuple[str, ...] = ()
     generation: tuple[TargetConfig, ...] = ()
     plan: tuple[TargetConfig, ...] = ()
+    judge: str = ""
     max_samples: int = 64
     batch_size: int = 16
     seed: int = 0

@@ -17,12 +17,15 @@ log = logging.getLogger(__name__)
 
 GENERATIONS = ("rgb_to_depth_semseg_caption", "caption_to_rgb", "semseg_to_rgb", "depth_to_rgb",
                "caption_to_semseg_to_rgb")
-EVALS = ("semseg", "depth", "consistency", "flextok")
+EVALS = ("semseg", "depth", "consistency", "consistency_chained", "flextok")
 # The headline figures of the report, (eval task, metric, label).
 HEADLINES = (("semseg", "miou", "rgb→semseg mIoU"), ("semseg", "pixel_acc", "rgb→semseg pixel accuracy"),
              ("depth", "abs_rel", "rgb→depth abs-rel"), ("depth", "delta1", "rgb→depth δ<1.25"),
              ("consistency", "consistency", "caption→rgb consistency"),
-             ("consistency", "reference_consistency", "same check on real images"))
+             ("consistency", "class_recall", "caption→rgb class recall"),
+             ("consistency_chained", "consistency", "caption→semseg→rgb consistency"),
+             ("consistency", "judge_consistency", "same check on real images (judge's segmentation)"),
+             ("consistency", "reference_consistency", "same check on real images (true segmentation)"))
 
 
 def generation_rows(model, gen_cfg, samples: Sequence[dict], tokenizers: dict, generator: torch.Generator,

@@ -40,11 +40,13 @@ SMALL = QuickstartSize(
         "rgb_grid": ("train.steps=150", "train.val_every=150", "train.ckpt_every=150"),
         "rgb": ("train.steps=300", "train.val_every=300", "train.ckpt_every=300", "model.nested_dropout_start=200"),
         "fourm": ("steps=100", "val_every=100", "checkpoint_every=100", "data.val_samples=32"),
+        "judge": ("train.steps=100",),
         "eval": ("max_samples=32",),
     },
 )
 TOKEN_DIR = "data/scenes_tokens"
 FOURM_CONFIG = "configs/train/tiny.yaml"
+JUDGE_CONFIG = "configs/baselines/unet_semseg.yaml"
 ADAPTIVE_PSNR_DB = 20.0
 
 
@@ -113,6 +115,17 @@ def stage_fourm(size: QuickstartSize, out: Path) -> dict:
     return train(cfg)
 
 
+def stage_judge(size: QuickstartSize, out: Path) -> dict:
+    """The U-Net segmentation baseline on the real images: the independent judge of caption -> rgb
+    consistency (configs/eval/consistency.yaml `judge`), and the baseline beside FourM's mIoU."""
+    from eval.baselines.config import UNetBaselineConfig
+    from eval.baselines.train_unet import train_unet_baseline
+    from fourm.config import load_config
+
+    cfg = load_config(JUDGE_CONFIG, UNetBaselineConfig, list(size.overrides.get("judge", ())))
+    return train_unet_baseline(cfg)["metrics"]
+
+
 def stage_report(size: QuickstartSize, out: Path) -> dict:
     """Generation grids, evaluator scores and FlexTok reconstructions -> <out>/report.html."""
     from eval.quickstart_report import EVALS, write_quickstart_report
@@ -139,7 +152,8 @@ STAGES: tuple[Stage, ...] = (
     tokenizer_stage("rgb"),
     Stage("tokenize", stage_tokenize, TOKENIZED),
     Stage("fourm", stage_fourm, (FOURM_CONFIG,)),
-    Stage("report", stage_report, ("v3",)),  # bump when a shipped generation config changes
+    Stage("judge", stage_judge, (JUDGE_CONFIG,)),
+    Stage("report", stage_report, ("v4",)),  # bump when a shipped generation config changes
 )
 
 

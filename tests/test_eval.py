@@ -222,3 +222,25 @@ def test_consistency_plan_conditions_the_image_and_is_validated(env, monkeypatch
     assert ("semseg", ["rgb"]) in calls  # the judge reads images only
     with pytest.raises(ValueError, match="plan: 'rgb'"):
         from_dict(EvalConfig, {"task": "consistency", "target": "semseg", "inputs": ["caption"], "plan": [{"modality": "rgb"}]})
+
+
+def test_consistency_with_a_unet_judge(env, tmp_path):
+    """judge: a U-Net baseline segments generated and real images instead of the model; a folder
+    without a trained U-Net is a clear error before any generation."""
+    from eval.baselines.config import UNetBaselineConfig
+    from eval.baselines.train_unet import train_unet_baseline
+    from eval.run import evaluate
+
+    unet = from_dict(UNetBaselineConfig, {
+        "task": "semseg", "out_dir": str(tmp_path / "unet"),
+        "data": {"train": str(env / "scenes" / "train"), "val": str(env / "scenes" / "val"), "resolution": RES},
+        "model": {"width": 8, "levels": 2}, "train": {"steps": 2, "batch_size": 2, "log_every": 1},
+        "engine": {"seed": 0, "cpu_threads": 1}})
+    train_unet_baseline(unet)
+    result = evaluate(eval_config(env, "consistency", "semseg", inputs=["caption"], judge=str(tmp_path / "unet"),
+                                  max_samples=2, out_dir=str(tmp_path / "out")))
+    for key in ("consistency", "judge_consistency", "reference_consistency"):
+        assert 0.0 <= result["metrics"][key] <= 1.0
+    with pytest.raises(ValueError, match="no trained U-Net"):
+        evaluate(eval_config(env, "consistency", "semseg", inputs=["caption"], judge=str(tmp_path / "none"),
+                             max_samples=2, out_dir=str(tmp_path / "out2")))
