@@ -23,7 +23,9 @@ HEADLINES = (("semseg", "miou", "rgb→semseg mIoU"), ("semseg", "pixel_acc", "r
              ("depth", "abs_rel", "rgb→depth abs-rel"), ("depth", "delta1", "rgb→depth δ<1.25"),
              ("consistency", "consistency", "caption→rgb consistency"),
              ("consistency", "class_recall", "caption→rgb class recall"),
+             ("consistency", "mismatched_consistency", "caption→rgb consistency against other captions (chance)"),
              ("consistency_chained", "consistency", "caption→semseg→rgb consistency"),
+             ("consistency_chained", "mismatched_consistency", "caption→semseg→rgb against other captions (chance)"),
              ("consistency", "judge_consistency", "same check on real images (judge's segmentation)"),
              ("consistency", "reference_consistency", "same check on real images (true segmentation)"))
 

@@ -17,6 +17,9 @@ it reads a real image), decode it, then check every object of the sample's scene
                      metric's ceiling: small or occluded objects can fail it even there)
     class_recall     = objects with class present / all objects
     sample_all_present = fraction of samples where every object is class-and-colour present
+    mismatched_consistency = the check of each generated image against another sample's caption
+                     (the next in its batch): the chance level; consistency means something only
+                     well above it
     judge_consistency = the check on the real image with the judge's segmentation of it: the
                      ceiling of the judge (a weak rgb -> semseg misses objects a perfect generator drew)
 
@@ -146,7 +149,7 @@ def run(model, ctx: EvalContext) -> dict:
         return check_objects(objs, seg, nearest_colour(image, colours), class_names, colour_names, cfg.min_pixels)
 
     segment = image_segmenter(model, ctx)  # a missing judge fails here, before any generation
-    checks, per_sample, rows, reference, judge = [], [], [], [], []
+    checks, per_sample, rows, reference, judge, mismatched = [], [], [], [], [], []
     for batch in ctx.batches():
         objects = [scene_objects(s) for s in batch]
         real_images = [np.asarray(x)[..., :3] for x in ctx.values(batch, image_spec)]
@@ -158,6 +161,9 @@ def run(model, ctx: EvalContext) -> dict:
         judge += [c for o, im, seg in zip(objects, real_images, real_segs) for c in check(o, im, seg)]
         image_ids, images = generate_images(model, ctx, batch)
         segs = segment(image_ids, images)
+        # Chance level: each image checked against another sample's caption (the next in the batch).
+        if len(batch) > 1:
+            mismatched += [c for o, im, seg in zip(objects[1:] + objects[:1], images, segs) for c in check(o, im, seg)]
         for sample, objs, image, seg in zip(batch, objects, images, segs):
             result = check(objs, image, seg)
             checks += result
@@ -171,7 +177,9 @@ def run(model, ctx: EvalContext) -> dict:
     return {"consistency": _both(checks), "class_recall": _first(checks),
             "sample_all_present": sum(per_sample) / len(per_sample) if per_sample else None,
             "reference_consistency": _both(reference), "judge_consistency": _both(judge),
-            "judge_class_recall": _first(judge), "objects": len(checks), "samples": len(per_sample)}
+            "judge_class_recall": _first(judge),
+            "mismatched_consistency": _both(mismatched),
+            "objects": len(checks), "samples": len(per_sample)}
 
 
 def _both(checks) -> float | None:
