@@ -153,7 +153,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("tokenize", stage_tokenize, TOKENIZED),
     Stage("fourm", stage_fourm, (FOURM_CONFIG,)),
     Stage("judge", stage_judge, (JUDGE_CONFIG,)),
-    Stage("report", stage_report, ("v4",)),  # bump when a shipped generation config changes
+    Stage("report", stage_report, ("v5",)),  # bump when a shipped generation config changes
 )
 
 
