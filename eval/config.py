@@ -102,8 +102,8 @@ class EvalConfig:
             raise ValueError(f"target '{self.target}' is also an input")
         if self.task in ("semseg", "depth", "normals", "caption", "consistency", "probe") and not self.inputs:
             raise ValueError(f"task {self.task} needs at least one input modality")
-        if self.plan and self.task != "consistency":
-            raise ValueError(f"plan: only task consistency generates a plan, not task {self.task}")
+        if (self.plan or self.judge) and self.task != "consistency":
+            raise ValueError(f"plan and judge belong to task consistency, not task {self.task}")
         clash = [t.modality for t in self.plan if t.modality in (*self.inputs, self.via)]
         if clash:
             raise ValueError(f"plan: '{clash[0]}' is an input or the via image, it cannot be planned")

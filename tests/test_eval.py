@@ -220,6 +220,8 @@ def test_consistency_plan_conditions_the_image_and_is_validated(env, monkeypatch
                          out_dir=str(env / "out" / "plan")))
     assert ("semseg", ["caption"]) in calls and ("rgb", ["caption", "semseg"]) in calls
     assert ("semseg", ["rgb"]) in calls  # the judge reads images only
+    with pytest.raises(ValueError, match="belong to task consistency"):
+        from_dict(EvalConfig, {"task": "semseg", "target": "semseg", "judge": "runs/baselines/unet_semseg"})
     with pytest.raises(ValueError, match="plan: 'rgb'"):
         from_dict(EvalConfig, {"task": "consistency", "target": "semseg", "inputs": ["caption"], "plan": [{"modality": "rgb"}]})
 
