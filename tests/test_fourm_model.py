@@ -172,3 +172,17 @@ def test_bad_batches_give_clear_errors():
     batch["caption"].is_target[:] = False
     with pytest.raises(ValueError, match="no target"):
         model(batch)
+
+
+def test_grid_positions_align_cells_of_different_grids():
+    """A 16x16 RGB grid and an 8x8 semseg grid over the same image: the four fine cells inside a
+    coarse cell sit symmetrically around it, so their mean position is the coarse cell's; 8x8
+    cells keep integer positions (checkpoints trained before stay valid)."""
+    from fourm.model.embeddings import cell_centres, sincos, sincos_2d
+
+    assert torch.allclose(cell_centres(8), torch.arange(8, dtype=torch.float64))
+    fine = cell_centres(16).reshape(8, 2).mean(dim=1)  # (8,) mean of the two fine cells per coarse cell
+    assert torch.allclose(fine, cell_centres(8))
+    table = sincos_2d(16, 16, 32).reshape(16, 16, 32)  # (H, W, D)
+    row_half = table[4, 6, :16]  # fine row 4 lies in coarse row 2 (centre 1.75)
+    assert torch.allclose(row_half, sincos(torch.tensor([1.75]), 16)[0], atol=1e-6)

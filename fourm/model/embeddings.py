@@ -17,17 +17,33 @@ from torch import nn
 from fourm.modalities import ModalitySpec
 
 
-def sincos_1d(length: int, dim: int) -> torch.Tensor:
-    """Fixed sin-cos table (length, dim)."""
+def sincos(positions: torch.Tensor, dim: int) -> torch.Tensor:
+    """Fixed sin-cos embedding (len(positions), dim) of (possibly fractional) positions."""
     omega = 1.0 / 10000 ** (torch.arange(dim // 2, dtype=torch.float64) / (dim // 2))
-    angles = torch.arange(length, dtype=torch.float64)[:, None] * omega[None]  # (length, dim/2)
+    angles = positions.to(torch.float64)[:, None] * omega[None]  # (length, dim/2)
     return torch.cat([angles.sin(), angles.cos()], dim=1).float()
+
+
+def sincos_1d(length: int, dim: int) -> torch.Tensor:
+    """Fixed sin-cos table (length, dim) of positions 0..length-1."""
+    return sincos(torch.arange(length), dim)
+
+
+# Grid positions are measured in units of 1/GRID_UNITS of the image side, whatever the grid: cells of
+# an 8x8 semseg grid and a 16x16 RGB grid over the same pixels get nearby positions, so
+# cross-modal attention finds the aligned cell. For 8x8 grids these are the integer cell indices.
+GRID_UNITS = 8
+
+
+def cell_centres(cells: int) -> torch.Tensor:
+    """Centres of `cells` equal cells along one image side, in grid units: (cells,)."""
+    return (torch.arange(cells, dtype=torch.float64) + 0.5) * GRID_UNITS / cells - 0.5
 
 
 def sincos_2d(height: int, width: int, dim: int) -> torch.Tensor:
     """Fixed 2D sin-cos table (height * width, dim), row-major: half the channels encode the row."""
-    rows = sincos_1d(height, dim // 2)  # (H, D/2)
-    cols = sincos_1d(width, dim // 2)  # (W, D/2)
+    rows = sincos(cell_centres(height), dim // 2)  # (H, D/2)
+    cols = sincos(cell_centres(width), dim // 2)  # (W, D/2)
     table = torch.cat([rows[:, None].expand(-1, width, -1), cols[None].expand(height, -1, -1)], dim=-1)
     return rearrange(table, "h w d -> (h w) d")
 
