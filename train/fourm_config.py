@@ -28,6 +28,7 @@ class ModelSection:
     bias: Optional[bool] = None
     block_cross_modality: Optional[bool] = None
     causal_kinds: Optional[tuple[str, ...]] = None
+    grid_position_units: Optional[float] = None
 
 
 @dataclass(frozen=True)

@@ -29,29 +29,25 @@ def sincos_1d(length: int, dim: int) -> torch.Tensor:
     return sincos(torch.arange(length), dim)
 
 
-# Grid positions are measured in units of 1/GRID_UNITS of the image side, whatever the grid: cells of
-# an 8x8 semseg grid and a 16x16 RGB grid over the same pixels get nearby positions, so
-# cross-modal attention finds the aligned cell. For 8x8 grids these are the integer cell indices.
-GRID_UNITS = 8
+def cell_centres(cells: int, units: float = 8.0) -> torch.Tensor:
+    """Centres of `cells` equal cells along one image side, measured in 1/units of the side: (cells,).
+    Cells of an 8x8 semseg grid and a 16x16 RGB grid over the same pixels get nearby positions,
+    so cross-modal attention can find the aligned cell; with units 8 an 8x8 grid sits at 0..7."""
+    return (torch.arange(cells, dtype=torch.float64) + 0.5) * units / cells - 0.5
 
 
-def cell_centres(cells: int) -> torch.Tensor:
-    """Centres of `cells` equal cells along one image side, in grid units: (cells,)."""
-    return (torch.arange(cells, dtype=torch.float64) + 0.5) * GRID_UNITS / cells - 0.5
-
-
-def sincos_2d(height: int, width: int, dim: int) -> torch.Tensor:
+def sincos_2d(height: int, width: int, dim: int, units: float = 8.0) -> torch.Tensor:
     """Fixed 2D sin-cos table (height * width, dim), row-major: half the channels encode the row."""
-    rows = sincos(cell_centres(height), dim // 2)  # (H, D/2)
-    cols = sincos(cell_centres(width), dim // 2)  # (W, D/2)
+    rows = sincos(cell_centres(height, units), dim // 2)  # (H, D/2)
+    cols = sincos(cell_centres(width, units), dim // 2)  # (W, D/2)
     table = torch.cat([rows[:, None].expand(-1, width, -1), cols[None].expand(height, -1, -1)], dim=-1)
     return rearrange(table, "h w d -> (h w) d")
 
 
-def position_table(spec: ModalitySpec, dim: int, text_positions: int) -> torch.Tensor:
+def position_table(spec: ModalitySpec, dim: int, text_positions: int, grid_units: float = 8.0) -> torch.Tensor:
     """The fixed position table of one modality, chosen by kind."""
     if spec.kind == "image_grid":
-        return sincos_2d(spec.grid_size[0], spec.grid_size[1], dim)
+        return sincos_2d(spec.grid_size[0], spec.grid_size[1], dim, grid_units)
     if spec.kind == "image_seq":
         return sincos_1d(spec.max_tokens, dim)
     return sincos_1d(spec.max_tokens * text_positions, dim)
@@ -60,13 +56,13 @@ def position_table(spec: ModalitySpec, dim: int, text_positions: int) -> torch.T
 class ModalityEmbedding(nn.Module):
     """Token, position and modality embeddings of one modality, for encoder inputs and decoder queries."""
 
-    def __init__(self, spec: ModalitySpec, dim: int, text_positions: int, causal: bool):
+    def __init__(self, spec: ModalitySpec, dim: int, text_positions: int, causal: bool, grid_units: float = 8.0):
         super().__init__()
         self.name = spec.name
         self.vocab_size = spec.vocab_size
         self.causal = causal
         self.tokens = nn.Embedding(spec.vocab_size, dim)
-        self.register_buffer("positions", position_table(spec, dim, text_positions), persistent=False)
+        self.register_buffer("positions", position_table(spec, dim, text_positions, grid_units), persistent=False)
         self.encoder_modality = nn.Parameter(torch.zeros(dim))
         self.decoder_modality = nn.Parameter(torch.zeros(dim))
         self.mask_token = nn.Parameter(torch.zeros(dim))

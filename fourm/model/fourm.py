@@ -69,7 +69,8 @@ class FourM(nn.Module):
         c = config
         self.names = c.modality_names
         self.embeddings = nn.ModuleDict(
-            {m.name: ModalityEmbedding(m, c.dim, c.text_positions, causal=m.kind in c.causal_kinds) for m in c.modalities})
+            {m.name: ModalityEmbedding(m, c.dim, c.text_positions, causal=m.kind in c.causal_kinds,
+                                       grid_units=c.grid_position_units) for m in c.modalities})
         self.register_token = nn.Parameter(torch.zeros(c.dim))
         block_args = (c.dim, c.heads, c.mlp_ratio, c.qk_norm, c.bias, c.norm)
         self.encoder = nn.ModuleList(EncoderBlock(*block_args) for _ in range(c.encoder_depth))
