@@ -180,28 +180,30 @@ def test_grid_positions_align_cells_of_different_grids():
     cells keep integer positions (checkpoints trained before stay valid)."""
     from fourm.model.embeddings import cell_centres, sincos, sincos_2d
 
-    assert torch.allclose(cell_centres(8), torch.arange(8, dtype=torch.float64))
-    fine = cell_centres(16).reshape(8, 2).mean(dim=1)  # (8,) mean of the two fine cells per coarse cell
-    assert torch.allclose(fine, cell_centres(8))
-    table = sincos_2d(16, 16, 32).reshape(16, 16, 32)  # (H, W, D)
+    assert torch.allclose(cell_centres(8, 8.0), torch.arange(8, dtype=torch.float64))
+    fine = cell_centres(16, 8.0).reshape(8, 2).mean(dim=1)  # (8,) mean of the two fine cells per coarse cell
+    assert torch.allclose(fine, cell_centres(8, 8.0))
+    table = sincos_2d(16, 16, 32, 8.0).reshape(16, 16, 32)  # (H, W, D)
     row_half = table[4, 6, :16]  # fine row 4 lies in coarse row 2 (centre 1.75)
     assert torch.allclose(row_half, sincos(torch.tensor([1.75]), 16)[0], atol=1e-6)
 
 
 def test_grid_position_units_space_cells_and_default_keeps_old_models():
     """grid_position_units spaces grid cells in the position table; a config without the field
-    (models saved before it existed) gets 8, whose 8x8 cells sit at the integer positions 0..7."""
+    (models saved before it existed) gets 0: every grid's cells at the integer positions 0..n-1."""
     from fourm.modalities import ModalitySpec
     from fourm.model.embeddings import sincos, sincos_2d
 
     spec = ModalitySpec("seg", "image_grid", "class_map", 16, 16, "seg.png", "", grid_size=(4, 4))
     default = FourM(preset_config("micro", [spec]))
-    assert default.config.grid_position_units == 8.0
-    assert torch.equal(default.embeddings["seg"].positions, sincos_2d(4, 4, default.config.dim, 8.0))
+    assert default.config.grid_position_units == 0.0
+    half = default.config.dim // 2
+    legacy = sincos(torch.arange(4.0), half)  # (4, D/2): cells 0..3
+    assert torch.equal(default.embeddings["seg"].positions.reshape(4, 4, -1)[:, 0, :half], legacy)
     spaced = FourM(preset_config("micro", [spec], grid_position_units=128.0))
     rows = sincos(torch.tensor([16.0 - 0.5, 48.0 - 0.5]), default.config.dim // 2)  # cells 0 and 1 of 4
     table = spaced.embeddings["seg"].positions.reshape(4, 4, -1)
     assert torch.allclose(table[0, 0, : default.config.dim // 2], rows[0], atol=1e-6)
     assert torch.allclose(table[1, 0, : default.config.dim // 2], rows[1], atol=1e-6)
     with pytest.raises(ValueError, match="grid_position_units"):
-        preset_config("micro", [spec], grid_position_units=0.0)
+        preset_config("micro", [spec], grid_position_units=-1.0)

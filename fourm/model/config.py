@@ -25,10 +25,11 @@ class FourMConfig:
                     (span-masked targets carry sentinels and [EOS] on top of the words)
     init_std:       std of the normal init of linear weights (embeddings start at unit scale)
     grid_position_units: image_grid positions are cell centres measured in 1/units of the image
-                    side, whatever the grid (8: an 8x8 grid's cells sit at 0..7, the default of
-                    models trained before the field existed). Larger values space the cells
-                    further apart in the sin-cos table, so more of its frequencies tell cells
-                    apart: 128 learned rgb -> semseg faster (configs/train/tiny.yaml, README)
+                    side, whatever the grid (8: an 8x8 grid's cells sit at 0..7). Larger values
+                    space the cells further apart in the sin-cos table, so more of its
+                    frequencies tell cells apart: 128 learned rgb -> semseg faster
+                    (configs/train/tiny.yaml, README). 0: the cell indices 0..n-1 of each grid,
+                    the default, as models saved before the field existed were trained
     """
 
     dim: int
@@ -44,7 +45,7 @@ class FourMConfig:
     causal_kinds: tuple[str, ...] = ("text",)
     text_positions: int = 2
     init_std: float = 0.02
-    grid_position_units: float = 8.0
+    grid_position_units: float = 0.0
 
     def __post_init__(self) -> None:
         if self.dim % self.heads:
@@ -53,8 +54,8 @@ class FourMConfig:
             raise ValueError(f"head dim {self.dim // self.heads} must be even")
         if self.dim % 4:
             raise ValueError(f"dim {self.dim} must be a multiple of 4 (2D sin-cos positions)")
-        if self.grid_position_units <= 0:
-            raise ValueError(f"grid_position_units must be > 0, got {self.grid_position_units}")
+        if self.grid_position_units < 0:
+            raise ValueError(f"grid_position_units must be >= 0, got {self.grid_position_units}")
         if not self.modalities:
             raise ValueError("a FourM needs at least one modality")
         names = [m.name for m in self.modalities]

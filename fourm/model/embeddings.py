@@ -29,14 +29,17 @@ def sincos_1d(length: int, dim: int) -> torch.Tensor:
     return sincos(torch.arange(length), dim)
 
 
-def cell_centres(cells: int, units: float = 8.0) -> torch.Tensor:
+def cell_centres(cells: int, units: float = 0.0) -> torch.Tensor:
     """Centres of `cells` equal cells along one image side, measured in 1/units of the side: (cells,).
     Cells of an 8x8 semseg grid and a 16x16 RGB grid over the same pixels get nearby positions,
-    so cross-modal attention can find the aligned cell; with units 8 an 8x8 grid sits at 0..7."""
+    so cross-modal attention can find the aligned cell; with units 8 an 8x8 grid sits at 0..7.
+    units 0: the cell indices 0..cells-1 whatever the grid (models saved before units existed)."""
+    if units <= 0:
+        return torch.arange(cells, dtype=torch.float64)
     return (torch.arange(cells, dtype=torch.float64) + 0.5) * units / cells - 0.5
 
 
-def sincos_2d(height: int, width: int, dim: int, units: float = 8.0) -> torch.Tensor:
+def sincos_2d(height: int, width: int, dim: int, units: float = 0.0) -> torch.Tensor:
     """Fixed 2D sin-cos table (height * width, dim), row-major: half the channels encode the row."""
     rows = sincos(cell_centres(height, units), dim // 2)  # (H, D/2)
     cols = sincos(cell_centres(width, units), dim // 2)  # (W, D/2)
@@ -44,7 +47,7 @@ def sincos_2d(height: int, width: int, dim: int, units: float = 8.0) -> torch.Te
     return rearrange(table, "h w d -> (h w) d")
 
 
-def position_table(spec: ModalitySpec, dim: int, text_positions: int, grid_units: float = 8.0) -> torch.Tensor:
+def position_table(spec: ModalitySpec, dim: int, text_positions: int, grid_units: float = 0.0) -> torch.Tensor:
     """The fixed position table of one modality, chosen by kind."""
     if spec.kind == "image_grid":
         return sincos_2d(spec.grid_size[0], spec.grid_size[1], dim, grid_units)
@@ -56,7 +59,7 @@ def position_table(spec: ModalitySpec, dim: int, text_positions: int, grid_units
 class ModalityEmbedding(nn.Module):
     """Token, position and modality embeddings of one modality, for encoder inputs and decoder queries."""
 
-    def __init__(self, spec: ModalitySpec, dim: int, text_positions: int, causal: bool, grid_units: float = 8.0):
+    def __init__(self, spec: ModalitySpec, dim: int, text_positions: int, causal: bool, grid_units: float = 0.0):
         super().__init__()
         self.name = spec.name
         self.vocab_size = spec.vocab_size
