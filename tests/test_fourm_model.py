@@ -177,7 +177,7 @@ def test_bad_batches_give_clear_errors():
 def test_grid_positions_align_cells_of_different_grids():
     """A 16x16 RGB grid and an 8x8 semseg grid over the same image: the four fine cells inside a
     coarse cell sit symmetrically around it, so their mean position is the coarse cell's; 8x8
-    cells keep integer positions (checkpoints trained before stay valid)."""
+    cells sit at 0..7 with units 8."""
     from fourm.model.embeddings import cell_centres, sincos, sincos_2d
 
     assert torch.allclose(cell_centres(8, 8.0), torch.arange(8, dtype=torch.float64))

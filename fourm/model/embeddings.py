@@ -47,7 +47,7 @@ def sincos_2d(height: int, width: int, dim: int, units: float = 0.0) -> torch.Te
     return rearrange(table, "h w d -> (h w) d")
 
 
-def position_table(spec: ModalitySpec, dim: int, text_positions: int, grid_units: float = 0.0) -> torch.Tensor:
+def position_table(spec: ModalitySpec, dim: int, text_positions: int, grid_units: float) -> torch.Tensor:
     """The fixed position table of one modality, chosen by kind."""
     if spec.kind == "image_grid":
         return sincos_2d(spec.grid_size[0], spec.grid_size[1], dim, grid_units)
@@ -59,7 +59,7 @@ def position_table(spec: ModalitySpec, dim: int, text_positions: int, grid_units
 class ModalityEmbedding(nn.Module):
     """Token, position and modality embeddings of one modality, for encoder inputs and decoder queries."""
 
-    def __init__(self, spec: ModalitySpec, dim: int, text_positions: int, causal: bool, grid_units: float = 0.0):
+    def __init__(self, spec: ModalitySpec, dim: int, text_positions: int, causal: bool, grid_units: float):
         super().__init__()
         self.name = spec.name
         self.vocab_size = spec.vocab_size
