@@ -1,6 +1,6 @@
 """Pixel-space FlexTok against FlexTok on KL-VAE latents, on the same val images.
 
-    python bench/flextok_pixel_vs_latent.py [--pixel runs/tokenizers/rgb] [--latent runs/tokenizers/rgb_latent]
+    python bench/flextok_pixel_vs_latent.py [--pixel runs/tokenizers/rgb_pixel] [--latent runs/tokenizers/rgb]
 
 Prints PSNR (dB, vs the 64x64 originals, 64 images, fixed noise) and writes a grid, one row each:
 original | the VAE alone | pixel FlexTok, 32 tokens | latent FlexTok, 1 / 4 / 32 tokens.
@@ -37,8 +37,8 @@ def reconstructions(x: torch.Tensor, pixel: FlexTok, latent: FlexTok, seed: int)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pixel", default="runs/tokenizers/rgb")
-    parser.add_argument("--latent", default="runs/tokenizers/rgb_latent")
+    parser.add_argument("--pixel", default="runs/tokenizers/rgb_pixel")
+    parser.add_argument("--latent", default="runs/tokenizers/rgb")
     parser.add_argument("--data", default="data/scenes/val")
     parser.add_argument("--n", type=int, default=64)
     parser.add_argument("--out", default="docs/flextok/pixel_vs_latent.png")

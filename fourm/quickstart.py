@@ -38,6 +38,7 @@ SMALL = QuickstartSize(
         "depth": ("train.steps=150", "train.val_every=150", "train.ckpt_every=150"),
         "semseg": ("train.steps=150", "train.val_every=150", "train.ckpt_every=150"),
         "rgb_grid": ("train.steps=150", "train.val_every=150", "train.ckpt_every=150"),
+        "rgb_vae": ("train.steps=150", "train.val_every=150", "train.ckpt_every=150"),
         "rgb": ("train.steps=300", "train.val_every=300", "train.ckpt_every=300", "model.nested_dropout_start=200"),
         "fourm": ("steps=100", "val_every=100", "checkpoint_every=100", "data.val_samples=32"),
         "judge": ("train.steps=100",),
@@ -47,6 +48,9 @@ SMALL = QuickstartSize(
 TOKEN_DIR = "data/scenes_tokens"
 FOURM_CONFIG = "configs/train/tiny.yaml"
 JUDGE_CONFIG = "configs/baselines/unet_semseg.yaml"
+# The KL autoencoder under FlexTok: the rgb tokenizer's config (flextok_scenes_vae.yaml) reads it
+# through vae_init, so it trains first.
+RGB_VAE_CONFIG = "configs/tokenizers/rgb_vae_scenes.yaml"
 ADAPTIVE_PSNR_DB = 20.0
 
 
@@ -76,16 +80,37 @@ def stage_caption_tokenizer(size: QuickstartSize, out: Path) -> dict:
 
 
 def tokenizer_stage(modality: str) -> Stage:
-    """Train one neural tokenizer with the config its registry entry names."""
+    """Train one neural tokenizer with the config its registry entry names (a new config reruns it)."""
+    from fourm.modalities import load_registry
+
+    config = load_registry([modality])[modality].tokenizer_config
 
     def run(size: QuickstartSize, out: Path) -> dict:
-        from fourm.modalities import load_registry
-        from train.launch import run_tokenizer_training
+        return train_fresh_if_changed(config, size.overrides.get(modality, ()))
 
-        spec = load_registry([modality])[modality]
-        return run_tokenizer_training(spec.tokenizer_config, size.overrides.get(modality, ()))
+    return Stage(f"{modality}_tokenizer", run, (modality, config))
 
-    return Stage(f"{modality}_tokenizer", run, (modality,))
+
+def train_fresh_if_changed(config: str, overrides: tuple[str, ...]) -> dict:
+    """Train a tokenizer; an interrupted run of the same model resumes, a run of another model
+    in the same folder (an older recipe) is removed first."""
+    import shutil
+
+    from train.launch import run_tokenizer_training
+    from train.tokenizer_config import load_tokenizer_train_config
+    from train.tokenizer_config import fill_schedule
+    from train.tokenizer_trainer import saved_model_differs
+
+    cfg = fill_schedule(load_tokenizer_train_config(config, overrides))
+    if saved_model_differs(cfg):
+        log.info("%s holds another model's run: removed", cfg.out)
+        shutil.rmtree(cfg.out)
+    return run_tokenizer_training(config, overrides)
+
+
+def stage_rgb_vae(size: QuickstartSize, out: Path) -> dict:
+    """The KL autoencoder whose latents FlexTok tokenizes (pixels <-> 4x16x16 latents)."""
+    return train_fresh_if_changed(RGB_VAE_CONFIG, size.overrides.get("rgb_vae", ()))
 
 
 TOKENIZED = ("rgb", "rgb_grid", "depth", "semseg", "caption")
@@ -149,6 +174,7 @@ STAGES: tuple[Stage, ...] = (
     tokenizer_stage("depth"),
     tokenizer_stage("semseg"),
     tokenizer_stage("rgb_grid"),
+    Stage("rgb_vae", stage_rgb_vae, (RGB_VAE_CONFIG,)),
     tokenizer_stage("rgb"),
     Stage("tokenize", stage_tokenize, TOKENIZED),
     Stage("fourm", stage_fourm, (FOURM_CONFIG,)),

@@ -102,3 +102,19 @@ def test_bad_inputs_are_named():
         tok.encode(torch.zeros(1, 16, 16, dtype=torch.long))
     with pytest.raises(ValueError, match="num_classes"):
         GridTokenizer.Config(data="class_map")
+
+
+@pytest.mark.parametrize("data", ["depth_map", "class_map", "image_rgb"])
+def test_local_encoder_codes_depend_on_the_cell_alone(data):
+    tok = micro(data, local_encoder=True).eval()
+    x = raw_batch(data, torch.Generator().manual_seed(3), batch=2)  # (B, [C,] 32, 32): 4x4 cells of 8 px
+    changed = x.clone()
+    changed[..., 8:, :] = x.flip(0)[..., 8:, :]  # every cell below the first row changes
+    changed[..., :8, 8:16] = x[..., :8, 0:8]  # cell (0, 1) becomes a copy of cell (0, 0)
+    ids, new = tok.encode(x).view(2, 4, 4), tok.encode(changed).view(2, 4, 4)
+    assert torch.equal(new[:, 0, 0], ids[:, 0, 0]) and torch.equal(new[:, 0, 2:], ids[:, 0, 2:])
+    assert torch.equal(new[:, 0, 1], ids[:, 0, 0])  # the same pixels give the same code anywhere
+    # The global encoder mixes the cells: the same edit changes the untouched cells' codes.
+    global_tok = micro(data).eval()
+    before, after = global_tok.encode(x).view(2, 4, 4), global_tok.encode(changed).view(2, 4, 4)
+    assert not torch.equal(after[:, 0], before[:, 0])

@@ -54,6 +54,23 @@ def test_train_resume_and_load(tmp_path):
     assert tokenizer.max_tokens == 16 and tokenizer.vocab_size == 1000
 
 
+def test_a_run_of_another_model_is_not_resumed(tmp_path):
+    """Checkpoints of a different network in `out` are an error; the quickstart removes such a
+    run (an older recipe) and trains afresh, while a run of the same model resumes."""
+    from fourm.quickstart import train_fresh_if_changed
+    from train.tokenizer_trainer import train_tokenizer
+
+    make_shards(tmp_path / "raw")
+    train_tokenizer(load_tokenizer_train_config(CONFIG, overrides(tmp_path, 2)))
+    local = [*overrides(tmp_path, 2), "model.local_encoder=true"]
+    with pytest.raises(ValueError, match="different model"):
+        train_tokenizer(load_tokenizer_train_config(CONFIG, local))
+    assert train_fresh_if_changed(CONFIG, tuple(local))["step"] == 2
+    log = [json.loads(r) for r in (tmp_path / "run/log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "loss" in r] == [1, 2]  # the old run's log went with it
+    assert train_fresh_if_changed(CONFIG, tuple([*local[:-2], "train.steps=3", local[-1]]))["step"] == 3  # resumed
+
+
 def test_tokenizers_read_the_raw_file_their_registry_entry_names():
     """rgb_grid has no file of its own: it trains on <key>.rgb.png like FlexTok's rgb."""
     from train.tokenizer_trainer import raw_field

@@ -238,6 +238,7 @@ def train_tokenizer(cfg: TokenizerTrainConfig) -> dict:
     _check_fits(tokenizer, spec)
     engine = Engine(TrainingLoss(tokenizer), cfg.engine, micro_batch_size=cfg.train.batch_size)
     main = is_main()
+    check_resumable(cfg)
     if main:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "train_config.yaml")
@@ -256,6 +257,21 @@ def train_tokenizer(cfg: TokenizerTrainConfig) -> dict:
         (out / "metrics.json").write_text(json.dumps(result, indent=2))
         log.info("saved tokenizer to %s: %s", out, result)
     return result
+
+
+def saved_model_differs(cfg: TokenizerTrainConfig) -> bool:
+    """True when `cfg.out` holds a run whose model section is not `cfg`'s (its checkpoints would
+    load into the wrong network). Other changes, such as more steps, resume the run."""
+    from fourm.config import read_yaml, to_dict
+
+    saved = Path(cfg.out) / "train_config.yaml"
+    return saved.is_file() and read_yaml(saved).get("model") != to_dict(cfg)["model"]
+
+
+def check_resumable(cfg: TokenizerTrainConfig) -> None:
+    if saved_model_differs(cfg) and any((Path(cfg.out) / "checkpoints").glob("*")):
+        raise ValueError(f"{cfg.out}: holds checkpoints of a different model (train_config.yaml 'model' "
+                         "differs from this config); delete the folder or set another 'out'")
 
 
 def _check_fits(tokenizer, spec) -> None:

@@ -87,6 +87,42 @@ class GridEncoder(nn.Module):
         return self.to_code(self.norm(tokens))  # (B, N, code_dim)
 
 
+class MLPBlock(nn.Module):
+    """Pre-norm residual MLP applied to each token alone."""
+
+    def __init__(self, width: int, mlp_ratio: float = 4.0) -> None:
+        super().__init__()
+        hidden = int(width * mlp_ratio)
+        self.mlp = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, width))
+
+    def forward(self, x: Tensor) -> Tensor:  # (B, N, D)
+        return x + self.mlp(x)
+
+
+class LocalGridEncoder(nn.Module):
+    """(B, C_in, H, W) features -> (B, h*w, code_dim): each token sees only its own patch's pixels.
+
+    No attention, no position embedding, no norm across the image, so equal patches get equal
+    codes wherever they are and whatever surrounds them. The global encoder gives a pure floor
+    patch ~70 different semseg codes depending on the rest of the map (2.9 nats), noise that a
+    model predicting the tokens from another modality cannot learn; here it gets one."""
+
+    def __init__(self, in_channels: int, width: int, depth: int, patch_size: int, code_dim: int) -> None:
+        super().__init__()
+        self.patch_size = patch_size
+        self.embed = nn.Linear(in_channels * patch_size * patch_size, width)
+        self.blocks = nn.ModuleList(MLPBlock(width) for _ in range(depth))
+        self.norm = nn.LayerNorm(width)
+        self.to_code = nn.Linear(width, code_dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        p = self.patch_size
+        tokens = self.embed(rearrange(x, "b c (h p) (w q) -> b (h w) (c p q)", p=p, q=p))  # (B, N, width)
+        for block in self.blocks:
+            tokens = block(tokens)
+        return self.to_code(self.norm(tokens))  # (B, N, code_dim)
+
+
 class GridDecoder(nn.Module):
     """(B, h*w, code_dim) quantised codes -> (B, C_out, H, W) raw outputs of the codec
     (mirror of the encoder: ViT, 2x transposed conv, residual conv, pixel shuffle by patch/2)."""

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from modality_tokenizers.base import ModalityTokenizer, load_neural_tokenizer, register_tokenizer, save_neural_tokenizer
 from modality_tokenizers.grid.codecs import build_codec
-from modality_tokenizers.grid.layers import GridDecoder, GridEncoder
+from modality_tokenizers.grid.layers import GridDecoder, GridEncoder, LocalGridEncoder
 from modality_tokenizers.quantizers import FSQ
 
 
@@ -24,6 +24,9 @@ class GridTokenizerConfig:
     image_size:      side of the (square) maps it takes, in pixels
     patch_size:      pixels per token side (power of two); grid = image_size / patch_size
     width, depth:    ViT width and encoder depth; decoder_depth for the decoder (-1: same as depth)
+    local_encoder:   encode each patch from its own pixels only (per-token MLP blocks, no attention):
+                     a cell's token then depends on that cell alone, which makes the tokens far
+                     easier for FourM to predict (README); the decoder stays a ViT over the grid
     heads:           attention heads
     stem_channels:   channels of the conv stem / upsampling head (a multiple of 8)
     levels:          FSQ levels per code channel; vocab = prod(levels)
@@ -42,6 +45,7 @@ class GridTokenizerConfig:
     width: int = 128
     depth: int = 2
     decoder_depth: int = -1
+    local_encoder: bool = False
     heads: int = 4
     stem_channels: int = 64
     levels: tuple[int, ...] = (8, 5, 5, 5)
@@ -86,8 +90,12 @@ class GridTokenizer(nn.Module, ModalityTokenizer):
         grid = config.grid_size
         common = dict(stem_channels=config.stem_channels, width=config.width, heads=config.heads,
                       patch_size=config.patch_size)
-        self.encoder = GridEncoder(self.codec.in_channels, depth=config.depth, num_tokens=grid[0] * grid[1],
-                                   code_dim=self.quantizer.dim, **common)
+        if config.local_encoder:
+            self.encoder = LocalGridEncoder(self.codec.in_channels, config.width, config.depth, config.patch_size,
+                                            code_dim=self.quantizer.dim)
+        else:
+            self.encoder = GridEncoder(self.codec.in_channels, depth=config.depth, num_tokens=grid[0] * grid[1],
+                                       code_dim=self.quantizer.dim, **common)
         dec_depth = config.depth if config.decoder_depth < 0 else config.decoder_depth
         self.decoder = GridDecoder(self.codec.out_channels, depth=dec_depth, grid_size=grid,
                                    code_dim=self.quantizer.dim, **common)
@@ -117,7 +125,7 @@ class GridTokenizer(nn.Module, ModalityTokenizer):
     def quantize(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Raw batch -> (codes (B, N, d) straight-through, ids (B, N) int64)."""
         self._check_size(x)
-        features = self.codec.features(x).to(self.encoder.pos.dtype)  # params may be bf16 under DeepSpeed
+        features = self.codec.features(x).to(self.decoder.pos.dtype)  # params may be bf16 under DeepSpeed
         return self.quantizer(self.encoder(features))
 
     @torch.no_grad()
