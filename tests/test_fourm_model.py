@@ -207,3 +207,52 @@ def test_grid_position_units_space_cells_and_default_keeps_old_models():
     assert torch.allclose(table[1, 0, : default.config.dim // 2], rows[1], atol=1e-6)
     with pytest.raises(ValueError, match="grid_position_units"):
         preset_config("micro", [spec], grid_position_units=-1.0)
+
+
+def grid_target_batch() -> dict:
+    """depth (an image_grid modality) wholly a target, the other modalities partly inputs."""
+    batch = random_batch(B=2)
+    for name, t in batch.items():
+        t.is_target[:] = name == "depth"
+        if name == "depth":
+            t.is_input[:] = False
+    return batch
+
+
+@pytest.mark.parametrize("slopes", [(0.0, 50.0), (5.0, 500.0)])
+def test_grid_cross_bias_is_applied_and_the_kv_cache_path_agrees(slopes):
+    batch = grid_target_batch()
+    plain = make_model().target_logits(batch)["depth"]
+    model = make_model(grid_cross_bias=slopes)
+    full = model.target_logits(batch)["depth"]  # (B, N, V)
+    assert (full - plain).abs().max() > 2e-5  # same weights (seed), only the bias differs (small at init)
+    N = full.shape[1]
+    state = model.start_decoding(model.encode(batch), "depth")
+    zeros, positions = torch.zeros(2, N, dtype=torch.long), torch.arange(N).expand(2, -1)
+    stepped = model.decode_step(state, zeros, positions, torch.ones(2, N, dtype=torch.bool))
+    torch.testing.assert_close(stepped, full, rtol=1e-4, atol=1e-4)
+
+
+def test_grid_cross_bias_penalises_distance_between_cells_only():
+    model = make_model(grid_cross_bias=(0.0, 64.0))
+    batch = grid_target_batch()
+    enc = model.encode(batch)
+    depth = model.names.index("depth")
+    h, w = model.config.spec("depth").grid_size
+    mask = model._cross_mask(enc, torch.full((2, 1), depth), torch.zeros(2, 1, dtype=torch.long))  # cell (0, 0)
+    assert mask.shape == (2, 2, 1, enc.memory.shape[1])
+    assert torch.all(mask[:, 0][enc.valid[:, None]] == 0)  # slope 0: a global head
+    grid_inputs = enc.valid & (enc.modality >= 0) & torch.tensor(
+        [model.config.modalities[m].kind == "image_grid" for m in range(len(model.names))])[enc.modality.clamp(min=0)]
+    rows, cols = enc.positions // w, enc.positions % w
+    expected = -64.0 * ((rows / h) ** 2 + (cols / w) ** 2)
+    torch.testing.assert_close(mask[:, 1, 0][grid_inputs], expected[grid_inputs].float())
+    assert torch.all(mask[:, 1, 0][enc.valid & ~grid_inputs] == 0)  # register, sequences, text: no bias
+    assert torch.all(mask[:, 1, 0][~enc.valid] == float("-inf"))
+
+
+def test_grid_cross_bias_config_is_checked():
+    with pytest.raises(ValueError, match="one slope per head"):
+        make_model(grid_cross_bias=(1.0,))
+    with pytest.raises(ValueError, match=">= 0"):
+        make_model(grid_cross_bias=(1.0, -1.0))

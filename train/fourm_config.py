@@ -29,6 +29,7 @@ class ModelSection:
     block_cross_modality: Optional[bool] = None
     causal_kinds: Optional[tuple[str, ...]] = None
     grid_position_units: Optional[float] = None
+    grid_cross_bias: Optional[tuple[float, ...]] = None
 
 
 @dataclass(frozen=True)

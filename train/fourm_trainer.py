@@ -41,7 +41,7 @@ def build_model_config(cfg: FourMTrainConfig):
     folder = resolve(m.modality_folder) if m.modality_folder else None
     specs = list(load_registry(m.modalities, folder).values())
     fields = ("dim", "encoder_depth", "decoder_depth", "heads", "mlp_ratio", "norm", "qk_norm", "bias",
-              "block_cross_modality", "causal_kinds", "grid_position_units")
+              "block_cross_modality", "causal_kinds", "grid_position_units", "grid_cross_bias")
     overrides = {k: getattr(m, k) for k in fields if getattr(m, k) is not None}
     return preset_config(m.preset, specs, **overrides)
 

@@ -30,6 +30,12 @@ class FourMConfig:
                     frequencies tell cells apart: 128 learned rgb -> semseg faster
                     (configs/train/tiny.yaml, README). 0: the cell indices 0..n-1 of each grid,
                     the default, as models saved before the field existed were trained
+    grid_cross_bias: initial slope per decoder head of a distance bias in cross-attention between
+                    image_grid queries and image_grid inputs: -slope * d^2 is added to the
+                    attention logit, d the distance of the two cells' centres in image sides
+                    (learned, kept >= 0). A head with a large slope reads the aligned cell from
+                    the start instead of learning the alignment through positions; 0 leaves a
+                    head global. Empty (default): no bias, as models saved before the field
     """
 
     dim: int
@@ -46,6 +52,7 @@ class FourMConfig:
     text_positions: int = 2
     init_std: float = 0.02
     grid_position_units: float = 0.0
+    grid_cross_bias: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if self.dim % self.heads:
@@ -56,6 +63,10 @@ class FourMConfig:
             raise ValueError(f"dim {self.dim} must be a multiple of 4 (2D sin-cos positions)")
         if self.grid_position_units < 0:
             raise ValueError(f"grid_position_units must be >= 0, got {self.grid_position_units}")
+        if self.grid_cross_bias and len(self.grid_cross_bias) != self.heads:
+            raise ValueError(f"grid_cross_bias needs one slope per head ({self.heads}), got {len(self.grid_cross_bias)}")
+        if any(v < 0 for v in self.grid_cross_bias):
+            raise ValueError(f"grid_cross_bias slopes must be >= 0, got {list(self.grid_cross_bias)}")
         if not self.modalities:
             raise ValueError("a FourM needs at least one modality")
         names = [m.name for m in self.modalities]

@@ -10,6 +10,8 @@ with the mask token standing in for the first one.
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 from einops import rearrange
 from torch import nn
@@ -45,6 +47,18 @@ def sincos_2d(height: int, width: int, dim: int, units: float = 0.0) -> torch.Te
     cols = sincos(cell_centres(width, units), dim // 2)  # (W, D/2)
     table = torch.cat([rows[:, None].expand(-1, width, -1), cols[None].expand(height, -1, -1)], dim=-1)
     return rearrange(table, "h w d -> (h w) d")
+
+
+def grid_cell_centres(specs: Sequence[ModalitySpec]) -> torch.Tensor:
+    """(M, P, 2): (row, col) centre of each image_grid modality's cell p in image sides (NaN for other
+    kinds and past the grid), P = the largest max_tokens; the distances of the cross-attention bias."""
+    table = torch.full((len(specs), max(s.max_tokens for s in specs), 2), float("nan"))
+    for m, spec in enumerate(specs):
+        if spec.kind == "image_grid":
+            h, w = spec.grid_size
+            rows, cols = (cell_centres(h, 1.0) + 0.5).float(), (cell_centres(w, 1.0) + 0.5).float()
+            table[m, : h * w] = torch.stack(torch.meshgrid(rows, cols, indexing="ij"), -1).reshape(h * w, 2)
+    return table
 
 
 def position_table(spec: ModalitySpec, dim: int, text_positions: int, grid_units: float) -> torch.Tensor:

@@ -23,7 +23,7 @@ from torch import nn
 
 from fourm.model.batch import Batch
 from fourm.model.config import FourMConfig
-from fourm.model.embeddings import ModalityEmbedding
+from fourm.model.embeddings import ModalityEmbedding, grid_cell_centres
 from fourm.model.layers import KV, DecoderBlock, EncoderBlock, make_norm
 
 
@@ -42,6 +42,8 @@ class Gathered:
 class EncoderOutput:
     memory: torch.Tensor  # (B, S, D), S = 1 register + inputs
     valid: torch.Tensor  # (B, S) bool
+    modality: Optional[torch.Tensor] = None  # (B, S) index into config.modalities, -1 for the register
+    positions: Optional[torch.Tensor] = None  # (B, S)
 
 
 @dataclass
@@ -60,6 +62,7 @@ class DecodeState:
     cross_mask: torch.Tensor  # (B, 1, 1, S)
     past_kv: list[Optional[KV]]  # per decoder layer, self-attention keys/values so far
     past_positions: torch.Tensor  # (B, t)
+    encoder: Optional[EncoderOutput] = None  # for the grid cross-attention bias of new queries
 
 
 class FourM(nn.Module):
@@ -80,6 +83,9 @@ class FourM(nn.Module):
         self.heads = nn.ModuleDict({m.name: nn.Linear(c.dim, m.vocab_size, bias=c.bias) for m in c.modalities})
         causal = torch.tensor([m.kind in c.causal_kinds for m in c.modalities])
         self.register_buffer("causal_modality", causal, persistent=False)
+        if c.grid_cross_bias:
+            self.grid_cross_slope = nn.Parameter(torch.tensor(c.grid_cross_bias, dtype=torch.float32))
+            self.register_buffer("grid_xy", grid_cell_centres(c.modalities), persistent=False)
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -158,6 +164,21 @@ class FourM(nn.Module):
                 x[rows] = emb(g.ids[rows], g.positions[rows]).to(x.dtype)
         return x
 
+    def _cross_mask(self, enc: EncoderOutput, modality: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Cross-attention mask of queries (B, T) of `modality` at `positions`: key padding (B, 1, 1, S)
+        bool, or with `grid_cross_bias` a float (B, H, T, S) adding -slope_h * d^2 between
+        image_grid queries and image_grid inputs (d: distance of the cell centres, image sides)."""
+        keep = enc.valid[:, None, None, :]
+        if not self.config.grid_cross_bias:
+            return keep
+        last = self.grid_xy.shape[1] - 1  # text positions may run past it: their rows are NaN anyway
+        q_xy = self.grid_xy[modality.clamp(min=0), positions.clamp(0, last)]  # (B, T, 2), NaN unless grid
+        k_xy = self.grid_xy[enc.modality.clamp(min=0), enc.positions.clamp(0, last)]  # (B, S, 2)
+        k_xy = torch.where((enc.modality >= 0)[..., None], k_xy, torch.nan)  # the register is not a cell
+        d2 = (q_xy[:, :, None] - k_xy[:, None]).square().sum(-1).nan_to_num(0.0)  # (B, T, S); 0 unless both grid
+        bias = -self.grid_cross_slope.clamp(min=0)[None, :, None, None] * d2[:, None]  # (B, H, T, S)
+        return bias.masked_fill(~keep, float("-inf")).to(enc.memory.dtype)
+
     def _decoder_self_mask(self, g: Gathered) -> torch.Tensor:
         """(B, 1, T, T) bool. Within an image modality: full; within a causal modality: keys at
         earlier or equal positions; across modalities: blocked by default, and always blocked to
@@ -186,14 +207,17 @@ class FourM(nn.Module):
         mask = valid[:, None, None, :]  # (B, 1, 1, S): key padding
         for block in self.encoder:
             x = block(x, mask)
-        return EncoderOutput(self.encoder_norm(x), valid)
+        register = torch.full((B, 1), -1, dtype=torch.long, device=x.device)
+        modality = torch.cat([register, torch.where(g.valid, g.modality, -1)], dim=1)  # (B, S)
+        positions = torch.cat([register.clamp(min=0), g.positions], dim=1)
+        return EncoderOutput(self.encoder_norm(x), valid, modality, positions)
 
     def decode(self, enc: EncoderOutput, batch: Batch) -> tuple[torch.Tensor, Gathered]:
         """Decoder hidden states (B, T, D) of the target tokens of `batch`, and their packing."""
         g = self._gather(batch, "is_target")
         x = self._embed(g, queries=True)  # (B, T, D)
         self_mask = self._decoder_self_mask(g)
-        cross_mask = enc.valid[:, None, None, :]
+        cross_mask = self._cross_mask(enc, g.modality, g.positions)
         for block in self.decoder:
             x, _ = block(x, self_mask, block.memory_kv(enc.memory), cross_mask)
         return self.decoder_norm(x), g
@@ -242,7 +266,7 @@ class FourM(nn.Module):
         memory_kv = [block.memory_kv(enc.memory) for block in self.decoder]
         B = enc.memory.shape[0]
         empty = torch.zeros(B, 0, dtype=torch.long, device=enc.memory.device)
-        return DecodeState(modality, memory_kv, enc.valid[:, None, None, :], [None] * len(self.decoder), empty)
+        return DecodeState(modality, memory_kv, enc.valid[:, None, None, :], [None] * len(self.decoder), empty, enc)
 
     @torch.no_grad()
     def decode_step(self, state: DecodeState, prev_ids: torch.Tensor, positions: torch.Tensor,
@@ -257,12 +281,16 @@ class FourM(nn.Module):
         B, k = positions.shape
         x = emb(prev_ids.reshape(-1), positions.reshape(-1), is_first.reshape(-1)).view(B, k, -1)
         all_positions = torch.cat([state.past_positions, positions], dim=1)  # (B, t + k)
+        cross_mask = state.cross_mask
+        if self.config.grid_cross_bias:
+            index = torch.full_like(positions, self.names.index(state.modality))
+            cross_mask = self._cross_mask(state.encoder, index, positions)
         if emb.causal:
             self_mask = all_positions[:, None, :] <= positions[:, :, None]  # (B, k, t + k)
         else:
             self_mask = torch.ones(B, k, all_positions.shape[1], dtype=torch.bool, device=x.device)
         for i, block in enumerate(self.decoder):
-            x, state.past_kv[i] = block(x, self_mask[:, None], state.memory_kv[i], state.cross_mask, state.past_kv[i])
+            x, state.past_kv[i] = block(x, self_mask[:, None], state.memory_kv[i], cross_mask, state.past_kv[i])
         state.past_positions = all_positions
         return self.heads[state.modality](self.decoder_norm(x))
 
