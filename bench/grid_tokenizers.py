@@ -1,6 +1,8 @@
 """Reconstruction figures of trained grid tokenizers on a split: mIoU (semseg), abs-rel (depth),
 angular error (normals), codebook usage (all). Issue 4's targets: mIoU >= 0.90, abs-rel <= 0.05,
-usage >= 50%.
+usage >= 50%. For class maps also how local the tokens are: the entropy of a cell's code given
+the cell's exact pixels (0 when a token depends on its own cell only), the number of codes a
+cell of pure floor gets, and the marginal code entropy (nats).
 
     PYTHONPATH=. .venv/bin/python bench/grid_tokenizers.py --modalities semseg depth \
         --split data/scenes/val [--tokenizer semseg=runs/tokenizers/semseg] [--json out.json]
@@ -46,11 +48,39 @@ def evaluate(name: str, split: str, folder: str, batch_size: int = 64) -> dict:
     start = time.time()
     with torch.inference_mode():
         result = evaluate_reconstruction(tokenizer, raw_batches(split, spec, batch_size))
+    if spec.data == "class_map":
+        result.update(code_locality(tokenizer, raw_batches(split, spec, batch_size)))
     result["eval_seconds"] = round(time.time() - start, 1)
     metrics_file = Path(folder or spec.tokenizer) / "metrics.json"
     if metrics_file.is_file():  # how long training took, as the trainer recorded it
         result["train_minutes"] = round(json.loads(metrics_file.read_text()).get("minutes", float("nan")), 1)
     return result
+
+
+def code_locality(tokenizer, batches) -> dict:
+    """Class maps: how much a cell's code depends on anything but the cell's own pixels."""
+    import math
+    from collections import Counter, defaultdict
+
+    import torch
+    from einops import rearrange
+
+    def entropy(counter: Counter) -> float:
+        n = sum(counter.values())
+        return -sum(c / n * math.log(c / n) for c in counter.values())
+
+    p = tokenizer.config.patch_size
+    codes_of = defaultdict(Counter)  # exact cell pixels -> codes seen for them
+    with torch.inference_mode():
+        for maps in batches:  # (B, H, W) class indices
+            ids = tokenizer.encode(maps).flatten().tolist()  # (B * h * w,)
+            cells = rearrange(maps, "b (h p) (w q) -> (b h w) (p q)", p=p, q=p).to(torch.uint8).numpy()
+            for cell, code in zip(cells, ids):
+                codes_of[cell.tobytes()][code] += 1
+    total = sum(sum(c.values()) for c in codes_of.values())
+    floor = codes_of.get(bytes([1]) * (p * p), Counter())  # class 1 = floor in the scenes
+    return {"code_entropy_given_cell": sum(sum(c.values()) * entropy(c) for c in codes_of.values()) / total,
+            "codes_per_floor_cell": len(floor), "marginal_code_entropy": entropy(sum(codes_of.values(), Counter()))}
 
 
 def verdicts(result: dict) -> dict:
