@@ -48,19 +48,32 @@ SMALL = QuickstartSize(
 TOKEN_DIR = "data/scenes_tokens"
 FOURM_CONFIG = "configs/train/tiny.yaml"
 JUDGE_CONFIG = "configs/baselines/unet_semseg.yaml"
+CAPTION_CONFIG = "configs/tokenizers/text_caption.yaml"
 # The KL autoencoder under FlexTok: the rgb tokenizer's config (flextok_scenes_vae.yaml) reads it
 # through vae_init, so it trains first.
 RGB_VAE_CONFIG = "configs/tokenizers/rgb_vae_scenes.yaml"
 ADAPTIVE_PSNR_DB = 20.0
 
 
+def config_fingerprints(paths: tuple[str, ...]) -> dict[str, str]:
+    """Each config's path -> a hash of its text: recorded in a stage's marker, so editing the file
+    reruns the stage."""
+    import hashlib
+
+    from fourm.paths import resolve
+
+    return {path: hashlib.sha256(resolve(path).read_bytes()).hexdigest()[:16] for path in paths}
+
+
 @dataclass(frozen=True)
 class Stage:
-    """One step of the quickstart. `params` are recorded in its marker: changing them reruns it."""
+    """One step of the quickstart. `params` and the text of the `configs` it reads (paths, looked up
+    when the quickstart runs) are recorded in its marker: changing either reruns it."""
 
     name: str
     run: Callable[[QuickstartSize, Path], dict]
     params: tuple = ()
+    configs: Callable[[], tuple[str, ...]] = tuple
 
 
 def stage_scenes(size: QuickstartSize, out: Path) -> dict:
@@ -76,19 +89,21 @@ def stage_scenes(size: QuickstartSize, out: Path) -> dict:
 def stage_caption_tokenizer(size: QuickstartSize, out: Path) -> dict:
     from train.text_tokenizer import train_text_tokenizer
 
-    return train_text_tokenizer("configs/tokenizers/text_caption.yaml", size.overrides.get("caption", ()))
+    return train_text_tokenizer(CAPTION_CONFIG, size.overrides.get("caption", ()))
 
 
 def tokenizer_stage(modality: str) -> Stage:
-    """Train one neural tokenizer with the config its registry entry names (a new config reruns it)."""
-    from fourm.modalities import load_registry
+    """Train one neural tokenizer with the config its registry entry names."""
 
-    config = load_registry([modality])[modality].tokenizer_config
+    def config() -> str:
+        from fourm.modalities import load_registry
+
+        return load_registry([modality])[modality].tokenizer_config
 
     def run(size: QuickstartSize, out: Path) -> dict:
-        return train_fresh_if_changed(config, size.overrides.get(modality, ()))
+        return train_fresh_if_changed(config(), size.overrides.get(modality, ()))
 
-    return Stage(f"{modality}_tokenizer", run, (modality, config))
+    return Stage(f"{modality}_tokenizer", run, (modality,), lambda: (config(),))
 
 
 def train_fresh_if_changed(config: str, overrides: tuple[str, ...]) -> dict:
@@ -140,6 +155,13 @@ def stage_fourm(size: QuickstartSize, out: Path) -> dict:
     return train(cfg)
 
 
+def fourm_configs() -> tuple[str, ...]:
+    """The FourM training config and the masking config it names."""
+    from train.fourm_config import load_train_config
+
+    return FOURM_CONFIG, load_train_config(FOURM_CONFIG).data.masking
+
+
 def stage_judge(size: QuickstartSize, out: Path) -> dict:
     """The U-Net segmentation baseline on the real images: the independent judge of caption -> rgb
     consistency (configs/eval/consistency.yaml `judge`), and the baseline beside FourM's mIoU."""
@@ -170,15 +192,15 @@ def stage_report(size: QuickstartSize, out: Path) -> dict:
 
 STAGES: tuple[Stage, ...] = (
     Stage("scenes", stage_scenes),
-    Stage("caption_tokenizer", stage_caption_tokenizer),
+    Stage("caption_tokenizer", stage_caption_tokenizer, configs=lambda: (CAPTION_CONFIG,)),
     tokenizer_stage("depth"),
     tokenizer_stage("semseg"),
     tokenizer_stage("rgb_grid"),
-    Stage("rgb_vae", stage_rgb_vae, (RGB_VAE_CONFIG,)),
+    Stage("rgb_vae", stage_rgb_vae, configs=lambda: (RGB_VAE_CONFIG,)),
     tokenizer_stage("rgb"),
     Stage("tokenize", stage_tokenize, TOKENIZED),
-    Stage("fourm", stage_fourm, (FOURM_CONFIG,)),
-    Stage("judge", stage_judge, (JUDGE_CONFIG,)),
+    Stage("fourm", stage_fourm, configs=lambda: fourm_configs()),
+    Stage("judge", stage_judge, configs=lambda: (JUDGE_CONFIG,)),
     Stage("report", stage_report, ("v5",)),  # bump when a shipped generation config changes
 )
 
@@ -198,7 +220,7 @@ def run_quickstart(out: str | os.PathLike = "quickstart", small: bool = False, o
     stages = [s for s in STAGES if not only or s.name in only]
     upstream_finished = 0.0  # a stage is stale when an earlier stage finished after it
     for stage in tqdm(stages, desc="quickstart", unit="stage"):
-        params = {"size": repr(size), "stage": list(stage.params)}
+        params = {"size": repr(size), "stage": list(stage.params), "configs": config_fingerprints(stage.configs())}
         marker = _marker(out, stage)
         record = json.loads(marker.read_text()) if marker.is_file() else {}
         if record.get("params") == params and record.get("finished", 0) >= upstream_finished:

@@ -76,3 +76,16 @@ def test_tokenizers_read_the_raw_file_their_registry_entry_names():
     from train.tokenizer_trainer import raw_field
 
     assert raw_field("rgb_grid") == "rgb" and raw_field("rgb") == "rgb" and raw_field("depth") == "depth"
+
+
+def test_quickstart_reruns_a_stage_whose_config_file_changed(tmp_path, monkeypatch):
+    import fourm.quickstart as qs
+
+    config, runs = tmp_path / "stage.yaml", []
+    config.write_text("steps: 1\n")
+    stage = qs.Stage("fake", lambda size, out: runs.append(1) or {"ok": True}, configs=lambda: (str(config),))
+    monkeypatch.setattr(qs, "STAGES", (stage,))
+    for text in ("steps: 1\n", "steps: 1\n", "steps: 2\n"):
+        config.write_text(text)
+        qs.run_quickstart(tmp_path / "out")
+    assert len(runs) == 2  # first run, then again only after the file was edited
