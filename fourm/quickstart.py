@@ -113,10 +113,9 @@ def train_fresh_if_changed(config: str, overrides: tuple[str, ...]) -> dict:
 
     from train.launch import run_tokenizer_training
     from train.tokenizer_config import load_tokenizer_train_config
-    from train.tokenizer_config import fill_schedule
     from train.tokenizer_trainer import saved_model_differs
 
-    cfg = fill_schedule(load_tokenizer_train_config(config, overrides))
+    cfg = load_tokenizer_train_config(config, overrides)
     if saved_model_differs(cfg):
         log.info("%s holds another model's run: removed", cfg.out)
         shutil.rmtree(cfg.out)
@@ -199,7 +198,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("rgb_vae", stage_rgb_vae, configs=lambda: (RGB_VAE_CONFIG,)),
     tokenizer_stage("rgb"),
     Stage("tokenize", stage_tokenize, TOKENIZED),
-    Stage("fourm", stage_fourm, configs=lambda: fourm_configs()),
+    Stage("fourm", stage_fourm, configs=fourm_configs),
     Stage("judge", stage_judge, configs=lambda: (JUDGE_CONFIG,)),
     Stage("report", stage_report, ("v5",)),  # bump when a shipped generation config changes
 )

@@ -36,6 +36,7 @@ class FourMConfig:
                     (learned, kept >= 0). A head with a large slope reads the aligned cell from
                     the start instead of learning the alignment through positions; 0 leaves a
                     head global. Empty (default): no bias, as models saved before the field
+                    existed were trained
     """
 
     dim: int
