@@ -11,12 +11,13 @@ from typing import Optional, Sequence
 import torch
 
 from eval.image_metrics import psnr, ssim
-from eval.metrics import (ANGLE_THRESHOLDS_DEG, angular_errors_deg, confusion_matrix, depth_scores,
+from eval.metrics import (ANGLE_THRESHOLDS_DEG, angular_errors_deg, class_confusion, confusion_matrix, depth_scores,
                           depth_stats, segmentation_scores)
 
 
 class SegmentationMeter:
-    """Sums confusion matrices; `compute()` -> miou, pixel_acc, per_class_iou (+ names)."""
+    """Sums confusion matrices; `compute()` -> miou, pixel_acc, per_class_iou (+ names, and with
+    them `confusion`: the share of each true class's pixels given each class)."""
 
     def __init__(self, num_classes: int, ignore_index: Optional[int] = None,
                  class_names: Optional[Sequence[str]] = None):
@@ -33,6 +34,7 @@ class SegmentationMeter:
         scores = segmentation_scores(self.confusion)
         if self.class_names is not None:
             scores["per_class_iou"] = dict(zip(self.class_names, scores["per_class_iou"]))
+            scores["confusion"] = class_confusion(self.confusion, self.class_names)
         return scores
 
 

@@ -13,7 +13,7 @@ None, never NaN. Reconstruction metrics (PSNR, SSIM) live in `eval/image_metrics
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 
@@ -67,6 +67,18 @@ def segmentation_scores(confusion: torch.Tensor) -> dict:
         "pixel_acc": _ratio(tp.sum(), confusion.sum()),
         "per_class_iou": per_class,
     }
+
+
+def class_confusion(confusion: torch.Tensor, class_names: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Confusion (C, C) as shares per true class: {true name: {predicted name: share of that class's
+    pixels}}, each row summing to 1; classes absent from the ground truth are left out. Tells which
+    class a model takes an object for, where per-class IoU only says that it is wrong."""
+    rows = {}
+    for t, name in enumerate(class_names):
+        total = float(confusion[t].sum())
+        if total > 0:
+            rows[name] = {p: float(confusion[t, j]) / total for j, p in enumerate(class_names)}
+    return rows
 
 
 def segmentation_metrics(pred: torch.Tensor, target: torch.Tensor, num_classes: int,

@@ -77,7 +77,7 @@ def evaluation_sections(checkpoint: str, out: Path, overrides: dict[str, Sequenc
     """Run the shipped eval configs; returns report sections and {task: metrics}."""
     from eval.config import load_eval_config
     from eval.report import Figure, Section, Table
-    from eval.run import evaluate, scalars
+    from eval.run import class_tables, evaluate, scalars
 
     sections, metrics = [], {}
     for task in EVALS:
@@ -88,7 +88,8 @@ def evaluation_sections(checkpoint: str, out: Path, overrides: dict[str, Sequenc
         if result.get("baseline"):
             rows["U-Net baseline"] = {k: v for k, v in scalars(result["baseline"]["metrics"]).items() if k in rows["FourM"]}
         figures = [Figure(f, Path(f).stem.replace("_", " ")) for f in result["figures"]]
-        sections.append(Section(f"Evaluation: {task} (configs/eval/{task}.yaml)", tables=[Table("scores", rows)], images=figures))
+        sections.append(Section(f"Evaluation: {task} (configs/eval/{task}.yaml)",
+                                tables=[Table("scores", rows), *class_tables(result)], images=figures))
         log.info("report: eval %s done", task)
     return sections, metrics
 

@@ -114,6 +114,23 @@ def scalars(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) or v is None}
 
 
+def class_tables(result: dict) -> list:
+    """Per-class IoU (beside the baseline's) and the class confusion of a segmentation result."""
+    from eval.report import Table
+
+    tables, baseline = [], result.get("baseline")
+    per_class = result["metrics"].get("per_class_iou")
+    if isinstance(per_class, dict):
+        per_rows = {"FourM": per_class}
+        if baseline and isinstance(baseline["metrics"].get("per_class_iou"), dict):
+            per_rows["U-Net baseline"] = baseline["metrics"]["per_class_iou"]
+        tables.append(Table("Per-class IoU", per_rows))
+    confusion = result["metrics"].get("confusion")
+    if confusion:
+        tables.append(Table("FourM: share of each true class's pixels (rows) given each class (columns)", confusion))
+    return tables
+
+
 def write_report(out: Path, cfg: EvalConfig, result: dict, figures) -> Path:
     from eval.report import Figure, Section, Table, write_report as write_html
 
@@ -121,13 +138,7 @@ def write_report(out: Path, cfg: EvalConfig, result: dict, figures) -> Path:
     baseline = result.get("baseline")
     if baseline:
         rows["U-Net baseline"] = {k: v for k, v in scalars(baseline["metrics"]).items() if k in rows["FourM"]}
-    tables = [Table("Scores", rows)]
-    per_class = result["metrics"].get("per_class_iou")
-    if isinstance(per_class, dict):
-        per_rows = {"FourM": per_class}
-        if baseline and isinstance(baseline["metrics"].get("per_class_iou"), dict):
-            per_rows["U-Net baseline"] = baseline["metrics"]["per_class_iou"]
-        tables.append(Table("Per-class IoU", per_rows))
+    tables = [Table("Scores", rows), *class_tables(result)]
     text = (f"Checkpoint {result['checkpoint']}, data {cfg.data} ({result['metrics'].get('samples', '?')} samples), "
             f"inputs {', '.join(cfg.inputs)}, target {cfg.target}.")
     if baseline:

@@ -68,7 +68,7 @@ def eval_config(env, task, target, **extra):
 
 
 @pytest.mark.parametrize("task,target,extra,keys", [
-    ("semseg", "semseg", {"baseline": "BASELINE"}, ("miou", "pixel_acc", "per_class_iou")),
+    ("semseg", "semseg", {"baseline": "BASELINE"}, ("miou", "pixel_acc", "per_class_iou", "confusion")),
     ("depth", "depth", {}, ("abs_rel", "rmse", "delta1")),
     ("normals", "normals", {}, ("mean_angle", "median_angle")),
     ("flextok", "rgb", {"token_counts": [1, 2, 8], "inputs": []}, ("psnr@1", "ssim@8")),
@@ -98,6 +98,8 @@ def test_each_evaluator_writes_json_png_and_report(env, task, target, extra, key
     if task == "semseg":
         assert "U-Net baseline" in html and result["metrics"]["samples"] == 3
         assert 0.0 <= result["metrics"]["miou"] <= 1.0
+        assert "share of each true class" in html  # the confusion table
+        assert all(abs(sum(row.values()) - 1.0) < 1e-9 for row in saved["metrics"]["confusion"].values())
     if task == "caption":
         assert result["metrics"]["reference_object_recall"] == 1.0  # true captions name every object
     if task == "flextok":

@@ -29,6 +29,16 @@ def test_segmentation_hand_computed():
     assert confusion_matrix(pred, target, 4)[0].tolist() == [1, 1, 0, 0]  # rows = truth
 
 
+def test_class_confusion_gives_each_true_class_its_share_of_predictions():
+    target = torch.tensor([[0, 0, 1, 1, 1, 1]])
+    pred = torch.tensor([[0, 1, 2, 2, 2, 1]])
+    meter = SegmentationMeter(3, class_names=["floor", "sphere", "cube"])
+    meter.update(pred, target)
+    confusion = meter.compute()["confusion"]
+    assert confusion == {"floor": {"floor": 0.5, "sphere": 0.5, "cube": 0.0},
+                         "sphere": {"floor": 0.0, "sphere": 0.25, "cube": 0.75}}  # no true cube: no row
+
+
 def test_segmentation_matches_torchmetrics_with_ignore_index():
     from torchmetrics.functional.classification import multiclass_accuracy, multiclass_jaccard_index
 
