@@ -77,16 +77,14 @@ def evaluation_sections(checkpoint: str, out: Path, overrides: dict[str, Sequenc
     """Run the shipped eval configs; returns report sections and {task: metrics}."""
     from eval.config import load_eval_config
     from eval.report import Figure, Section, Table
-    from eval.run import class_tables, evaluate, scalars
+    from eval.run import class_tables, evaluate, score_rows
 
     sections, metrics = [], {}
     for task in EVALS:
         cfg = load_eval_config(f"configs/eval/{task}.yaml", list(overrides.get(task, ())))
         result = evaluate(cfg, checkpoint=checkpoint, out_dir=str(out / "eval" / task))
         metrics[task] = result["metrics"]
-        rows = {"FourM" if task != "flextok" else "FlexTok": scalars(result["metrics"])}
-        if result.get("baseline"):
-            rows["U-Net baseline"] = {k: v for k, v in scalars(result["baseline"]["metrics"]).items() if k in rows["FourM"]}
+        rows = score_rows(result, "FourM" if task != "flextok" else "FlexTok")
         figures = [Figure(f, Path(f).stem.replace("_", " ")) for f in result["figures"]]
         sections.append(Section(f"Evaluation: {task} (configs/eval/{task}.yaml)",
                                 tables=[Table("scores", rows), *class_tables(result)], images=figures))

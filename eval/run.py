@@ -114,6 +114,14 @@ def scalars(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) or v is None}
 
 
+def score_rows(result: dict, label: str = "FourM") -> dict:
+    """{label: the result's scalar metrics, "U-Net baseline": its same metrics where it has a baseline}."""
+    rows = {label: scalars(result["metrics"])}
+    if result.get("baseline"):
+        rows["U-Net baseline"] = {k: v for k, v in scalars(result["baseline"]["metrics"]).items() if k in rows[label]}
+    return rows
+
+
 def class_tables(result: dict) -> list:
     """Per-class IoU (beside the baseline's) and the class confusion of a segmentation result."""
     from eval.report import Table
@@ -134,11 +142,8 @@ def class_tables(result: dict) -> list:
 def write_report(out: Path, cfg: EvalConfig, result: dict, figures) -> Path:
     from eval.report import Figure, Section, Table, write_report as write_html
 
-    rows = {"FourM": scalars(result["metrics"])}
     baseline = result.get("baseline")
-    if baseline:
-        rows["U-Net baseline"] = {k: v for k, v in scalars(baseline["metrics"]).items() if k in rows["FourM"]}
-    tables = [Table("Scores", rows), *class_tables(result)]
+    tables = [Table("Scores", score_rows(result)), *class_tables(result)]
     text = (f"Checkpoint {result['checkpoint']}, data {cfg.data} ({result['metrics'].get('samples', '?')} samples), "
             f"inputs {', '.join(cfg.inputs)}, target {cfg.target}.")
     if baseline:
