@@ -68,12 +68,15 @@ def config_fingerprints(paths: tuple[str, ...]) -> dict[str, str]:
 @dataclass(frozen=True)
 class Stage:
     """One step of the quickstart. `params` and the text of the `configs` it reads (paths, looked up
-    when the quickstart runs) are recorded in its marker: changing either reruns it."""
+    when the quickstart runs) are recorded in its marker: changing either reruns it. `needs` names
+    the earlier stages whose results it reads: it reruns when one of them finished after it (and
+    only then: retraining rgb_grid does not retrain FlexTok)."""
 
     name: str
     run: Callable[[QuickstartSize, Path], dict]
     params: tuple = ()
     configs: Callable[[], tuple[str, ...]] = tuple
+    needs: tuple[str, ...] = ()
 
 
 def stage_scenes(size: QuickstartSize, out: Path) -> dict:
@@ -92,8 +95,9 @@ def stage_caption_tokenizer(size: QuickstartSize, out: Path) -> dict:
     return train_text_tokenizer(CAPTION_CONFIG, size.overrides.get("caption", ()))
 
 
-def tokenizer_stage(modality: str) -> Stage:
-    """Train one neural tokenizer with the config its registry entry names."""
+def tokenizer_stage(modality: str, needs: tuple[str, ...] = ()) -> Stage:
+    """Train one neural tokenizer with the config its registry entry names (after the scenes and
+    the stages in `needs`)."""
 
     def config() -> str:
         from fourm.modalities import load_registry
@@ -103,7 +107,7 @@ def tokenizer_stage(modality: str) -> Stage:
     def run(size: QuickstartSize, out: Path) -> dict:
         return train_fresh_if_changed(config(), size.overrides.get(modality, ()))
 
-    return Stage(f"{modality}_tokenizer", run, (modality,), lambda: (config(),))
+    return Stage(f"{modality}_tokenizer", run, (modality,), lambda: (config(),), needs=("scenes",) + needs)
 
 
 def train_fresh_if_changed(config: str, overrides: tuple[str, ...]) -> dict:
@@ -189,23 +193,31 @@ def stage_report(size: QuickstartSize, out: Path) -> dict:
     return write_quickstart_report(f"{run_dir}/model", "data/scenes/val", out, eval_overrides=overrides, extra=extra)
 
 
+TOKENIZER_STAGES = ("caption_tokenizer", "depth_tokenizer", "semseg_tokenizer", "rgb_grid_tokenizer", "rgb_tokenizer")
 STAGES: tuple[Stage, ...] = (
     Stage("scenes", stage_scenes),
-    Stage("caption_tokenizer", stage_caption_tokenizer, configs=lambda: (CAPTION_CONFIG,)),
+    Stage("caption_tokenizer", stage_caption_tokenizer, configs=lambda: (CAPTION_CONFIG,), needs=("scenes",)),
     tokenizer_stage("depth"),
     tokenizer_stage("semseg"),
     tokenizer_stage("rgb_grid"),
-    Stage("rgb_vae", stage_rgb_vae, configs=lambda: (RGB_VAE_CONFIG,)),
-    tokenizer_stage("rgb"),
-    Stage("tokenize", stage_tokenize, TOKENIZED),
-    Stage("fourm", stage_fourm, configs=fourm_configs),
-    Stage("judge", stage_judge, configs=lambda: (JUDGE_CONFIG,)),
-    Stage("report", stage_report, ("v5",)),  # bump when a shipped generation config changes
+    Stage("rgb_vae", stage_rgb_vae, configs=lambda: (RGB_VAE_CONFIG,), needs=("scenes",)),
+    tokenizer_stage("rgb", needs=("rgb_vae",)),
+    Stage("tokenize", stage_tokenize, TOKENIZED, needs=("scenes", *TOKENIZER_STAGES)),
+    Stage("fourm", stage_fourm, configs=fourm_configs, needs=("tokenize",)),
+    Stage("judge", stage_judge, configs=lambda: (JUDGE_CONFIG,), needs=("scenes",)),
+    # bump the params when a shipped generation config changes
+    Stage("report", stage_report, ("v5",), needs=("scenes", "rgb_tokenizer", "fourm", "judge")),
 )
 
 
 def _marker(out: Path, stage: Stage) -> Path:
     return out / "stages" / f"{stage.name}.json"
+
+
+def finished_at(out: Path, stage: Stage) -> float:
+    """When the stage's marker says it last finished; 0 when it never has."""
+    marker = _marker(out, stage)
+    return json.loads(marker.read_text()).get("finished", 0.0) if marker.is_file() else 0.0
 
 
 def run_quickstart(out: str | os.PathLike = "quickstart", small: bool = False, only: tuple[str, ...] = ()) -> dict:
@@ -217,22 +229,22 @@ def run_quickstart(out: str | os.PathLike = "quickstart", small: bool = False, o
     (out / "stages").mkdir(parents=True, exist_ok=True)
     results = {}
     stages = [s for s in STAGES if not only or s.name in only]
-    upstream_finished = 0.0  # a stage is stale when an earlier stage finished after it
+    finished = {s.name: finished_at(out, s) for s in STAGES}  # when each stage last finished (0: never)
     for stage in tqdm(stages, desc="quickstart", unit="stage"):
         params = {"size": repr(size), "stage": list(stage.params), "configs": config_fingerprints(stage.configs())}
         marker = _marker(out, stage)
         record = json.loads(marker.read_text()) if marker.is_file() else {}
-        if record.get("params") == params and record.get("finished", 0) >= upstream_finished:
+        inputs_newer = any(finished[need] > record.get("finished", 0) for need in stage.needs)
+        if record.get("params") == params and not inputs_newer:
             log.info("stage %s: done before, skipped", stage.name)
             results[stage.name] = record["result"]
-            upstream_finished = record["finished"]
             continue
         start = time.time()
         log.info("stage %s: running", stage.name)
         result = stage.run(size, out)
-        upstream_finished = time.time()
-        record = {"params": params, "result": result, "seconds": round(upstream_finished - start, 1),
-                  "finished": upstream_finished}
+        finished[stage.name] = time.time()
+        record = {"params": params, "result": result, "seconds": round(finished[stage.name] - start, 1),
+                  "finished": finished[stage.name]}
         tmp = marker.with_suffix(".tmp")
         tmp.write_text(json.dumps(record, indent=2, default=str))
         os.replace(tmp, marker)

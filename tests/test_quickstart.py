@@ -1,0 +1,32 @@
+"""The quickstart's stage bookkeeping: what reruns when a stage's inputs change."""
+import fourm.quickstart as qs
+
+
+def test_every_stage_needs_only_earlier_stages():
+    seen = set()
+    for stage in qs.STAGES:
+        assert set(stage.needs) <= seen, f"{stage.name} needs a later or unknown stage"
+        seen.add(stage.name)
+
+
+def test_a_rerun_stage_reruns_what_reads_it_and_nothing_else(tmp_path, monkeypatch):
+    config, runs = tmp_path / "a.yaml", []
+    config.write_text("steps: 1\n")
+
+    def stage(name, needs=(), configs=tuple):
+        return qs.Stage(name, lambda size, out: runs.append(name) or {}, configs=configs, needs=needs)
+
+    stages = (stage("a", configs=lambda: (str(config),)), stage("b"), stage("c", needs=("a",)),
+              stage("d", needs=("c", "b")))
+    monkeypatch.setattr(qs, "STAGES", stages)
+    qs.run_quickstart(tmp_path / "out")
+    assert runs == ["a", "b", "c", "d"]
+    runs.clear()
+    config.write_text("steps: 2\n")
+    qs.run_quickstart(tmp_path / "out")
+    assert runs == ["a", "c", "d"]  # b reads nothing of a's
+    runs.clear()
+    (tmp_path / "out/stages/b.json").unlink()  # b lost its marker: it runs alone, then d follows
+    qs.run_quickstart(tmp_path / "out", only=("b",))
+    qs.run_quickstart(tmp_path / "out")
+    assert runs == ["b", "d"]
