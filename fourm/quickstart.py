@@ -214,10 +214,10 @@ def _marker(out: Path, stage: Stage) -> Path:
     return out / "stages" / f"{stage.name}.json"
 
 
-def finished_at(out: Path, stage: Stage) -> float:
-    """When the stage's marker says it last finished; 0 when it never has."""
+def read_marker(out: Path, stage: Stage) -> dict:
+    """The stage's last record ({} when it never finished)."""
     marker = _marker(out, stage)
-    return json.loads(marker.read_text()).get("finished", 0.0) if marker.is_file() else 0.0
+    return json.loads(marker.read_text()) if marker.is_file() else {}
 
 
 def run_quickstart(out: str | os.PathLike = "quickstart", small: bool = False, only: tuple[str, ...] = ()) -> dict:
@@ -229,11 +229,11 @@ def run_quickstart(out: str | os.PathLike = "quickstart", small: bool = False, o
     (out / "stages").mkdir(parents=True, exist_ok=True)
     results = {}
     stages = [s for s in STAGES if not only or s.name in only]
-    finished = {s.name: finished_at(out, s) for s in STAGES}  # when each stage last finished (0: never)
+    records = {s.name: read_marker(out, s) for s in STAGES}
+    finished = {name: record.get("finished", 0.0) for name, record in records.items()}  # 0: never
     for stage in tqdm(stages, desc="quickstart", unit="stage"):
         params = {"size": repr(size), "stage": list(stage.params), "configs": config_fingerprints(stage.configs())}
-        marker = _marker(out, stage)
-        record = json.loads(marker.read_text()) if marker.is_file() else {}
+        marker, record = _marker(out, stage), records[stage.name]
         inputs_newer = any(finished[need] > record.get("finished", 0) for need in stage.needs)
         if record.get("params") == params and not inputs_newer:
             log.info("stage %s: done before, skipped", stage.name)
