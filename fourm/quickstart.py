@@ -193,7 +193,6 @@ def stage_report(size: QuickstartSize, out: Path) -> dict:
     return write_quickstart_report(f"{run_dir}/model", "data/scenes/val", out, eval_overrides=overrides, extra=extra)
 
 
-TOKENIZER_STAGES = ("caption_tokenizer", "depth_tokenizer", "semseg_tokenizer", "rgb_grid_tokenizer", "rgb_tokenizer")
 STAGES: tuple[Stage, ...] = (
     Stage("scenes", stage_scenes),
     Stage("caption_tokenizer", stage_caption_tokenizer, configs=lambda: (CAPTION_CONFIG,), needs=("scenes",)),
@@ -202,7 +201,7 @@ STAGES: tuple[Stage, ...] = (
     tokenizer_stage("rgb_grid"),
     Stage("rgb_vae", stage_rgb_vae, configs=lambda: (RGB_VAE_CONFIG,), needs=("scenes",)),
     tokenizer_stage("rgb", needs=("rgb_vae",)),
-    Stage("tokenize", stage_tokenize, TOKENIZED, needs=("scenes", *TOKENIZER_STAGES)),
+    Stage("tokenize", stage_tokenize, TOKENIZED, needs=("scenes", *(f"{name}_tokenizer" for name in TOKENIZED))),
     Stage("fourm", stage_fourm, configs=fourm_configs, needs=("tokenize",)),
     Stage("judge", stage_judge, configs=lambda: (JUDGE_CONFIG,), needs=("scenes",)),
     # bump the params when a shipped generation config changes
