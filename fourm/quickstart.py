@@ -70,13 +70,16 @@ class Stage:
     """One step of the quickstart. `params` and the text of the `configs` it reads (paths, looked up
     when the quickstart runs) are recorded in its marker: changing either reruns it. `needs` names
     the earlier stages whose results it reads: it reruns when one of them finished after it (and
-    only then: retraining rgb_grid does not retrain FlexTok)."""
+    only then: retraining rgb_grid does not retrain FlexTok). `threads`: the CPU threads it uses
+    (the tokenizer trainings use one, `cpu_threads` in their configs), so that stages that do not
+    read each other's results run side by side."""
 
     name: str
     run: Callable[[QuickstartSize, Path], dict]
     params: tuple = ()
     configs: Callable[[], tuple[str, ...]] = tuple
     needs: tuple[str, ...] = ()
+    threads: int = 1
 
 
 def stage_scenes(size: QuickstartSize, out: Path) -> dict:
@@ -193,19 +196,23 @@ def stage_report(size: QuickstartSize, out: Path) -> dict:
     return write_quickstart_report(f"{run_dir}/model", "data/scenes/val", out, eval_overrides=overrides, extra=extra)
 
 
+# In this order: a stage starts once the stages it needs are done and a core is free, so the
+# longest chain (rgb_vae -> FlexTok -> tokenize -> FourM) starts first and the other tokenizers and
+# the judge train beside it.
 STAGES: tuple[Stage, ...] = (
     Stage("scenes", stage_scenes),
     Stage("caption_tokenizer", stage_caption_tokenizer, configs=lambda: (CAPTION_CONFIG,), needs=("scenes",)),
+    Stage("rgb_vae", stage_rgb_vae, configs=lambda: (RGB_VAE_CONFIG,), needs=("scenes",)),
+    tokenizer_stage("rgb", needs=("rgb_vae",)),
     tokenizer_stage("depth"),
     tokenizer_stage("semseg"),
     tokenizer_stage("rgb_grid"),
-    Stage("rgb_vae", stage_rgb_vae, configs=lambda: (RGB_VAE_CONFIG,), needs=("scenes",)),
-    tokenizer_stage("rgb", needs=("rgb_vae",)),
-    Stage("tokenize", stage_tokenize, TOKENIZED, needs=("scenes", *(f"{name}_tokenizer" for name in TOKENIZED))),
-    Stage("fourm", stage_fourm, configs=fourm_configs, needs=("tokenize",)),
     Stage("judge", stage_judge, configs=lambda: (JUDGE_CONFIG,), needs=("scenes",)),
+    Stage("tokenize", stage_tokenize, TOKENIZED, needs=("scenes", *(f"{name}_tokenizer" for name in TOKENIZED)),
+          threads=2),
+    Stage("fourm", stage_fourm, configs=fourm_configs, needs=("tokenize",), threads=2),
     # bump the params when a shipped generation config changes
-    Stage("report", stage_report, ("v5",), needs=("scenes", "rgb_tokenizer", "fourm", "judge")),
+    Stage("report", stage_report, ("v5",), needs=("scenes", "rgb_tokenizer", "fourm", "judge"), threads=2),
 )
 
 
@@ -219,34 +226,118 @@ def read_marker(out: Path, stage: Stage) -> dict:
     return json.loads(marker.read_text()) if marker.is_file() else {}
 
 
-def run_quickstart(out: str | os.PathLike = "quickstart", small: bool = False, only: tuple[str, ...] = ()) -> dict:
-    """Run every stage not already finished with the same parameters; returns each stage's result."""
-    from tqdm import tqdm
+def stage_by_name(name: str) -> Stage:
+    for stage in STAGES:
+        if stage.name == name:
+            return stage
+    raise KeyError(f"no quickstart stage named {name!r}; stages: {[s.name for s in STAGES]}")
 
+
+def stage_params(stage: Stage, size: QuickstartSize) -> dict:
+    return {"size": repr(size), "stage": list(stage.params), "configs": config_fingerprints(stage.configs())}
+
+
+def stage_is_current(stage: Stage, size: QuickstartSize, out: Path, finished: dict[str, float]) -> bool:
+    """Finished before with the same parameters, and after every stage it reads (`finished`: each
+    stage's finish time, 0 for never)."""
+    record = read_marker(out, stage)
+    inputs_newer = any(finished.get(need, 0.0) > record.get("finished", 0) for need in stage.needs)
+    return record.get("params") == stage_params(stage, size) and not inputs_newer
+
+
+def run_stage(name: str, out: Path, small: bool) -> dict:
+    """Run one stage and record its marker (written under a temporary name, then renamed)."""
+    stage, size = stage_by_name(name), SMALL if small else FULL
+    params, start = stage_params(stage, size), time.time()
+    log.info("stage %s: running", name)
+    result = stage.run(size, out)
+    finished = time.time()
+    record = {"params": params, "result": result, "seconds": round(finished - start, 1), "finished": finished}
+    marker = _marker(out, stage)
+    tmp = marker.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=2, default=str))
+    os.replace(tmp, marker)
+    log.info("stage %s: finished in %.0f s", name, record["seconds"])
+    return result
+
+
+def run_quickstart(out: str | os.PathLike = "quickstart", small: bool = False, only: tuple[str, ...] = (),
+                   parallel: bool = True) -> dict:
+    """Run every stage not already finished with the same parameters; returns each stage's result.
+    `parallel`: each stage in its own process, independent ones side by side within the machine's
+    cores (`fourm.stage_scheduler`); otherwise one after another in this process."""
     size = SMALL if small else FULL
     out = Path(out)
     (out / "stages").mkdir(parents=True, exist_ok=True)
-    results = {}
     stages = [s for s in STAGES if not only or s.name in only]
-    records = {s.name: read_marker(out, s) for s in STAGES}
-    finished = {name: record.get("finished", 0.0) for name, record in records.items()}  # 0: never
+    finished = {s.name: read_marker(out, s).get("finished", 0.0) for s in STAGES}
+    if parallel:
+        run_stages_in_processes(stages, size, out, small, finished)
+    else:
+        run_stages_here(stages, size, out, small, finished)
+    return {s.name: read_marker(out, s).get("result") for s in stages}
+
+
+def run_stages_here(stages: list[Stage], size: QuickstartSize, out: Path, small: bool,
+                    finished: dict[str, float]) -> None:
+    from tqdm import tqdm
+
     for stage in tqdm(stages, desc="quickstart", unit="stage"):
-        params = {"size": repr(size), "stage": list(stage.params), "configs": config_fingerprints(stage.configs())}
-        marker, record = _marker(out, stage), records[stage.name]
-        inputs_newer = any(finished[need] > record.get("finished", 0) for need in stage.needs)
-        if record.get("params") == params and not inputs_newer:
+        if stage_is_current(stage, size, out, finished):
             log.info("stage %s: done before, skipped", stage.name)
-            results[stage.name] = record["result"]
             continue
-        start = time.time()
-        log.info("stage %s: running", stage.name)
-        result = stage.run(size, out)
-        finished[stage.name] = time.time()
-        record = {"params": params, "result": result, "seconds": round(finished[stage.name] - start, 1),
-                  "finished": finished[stage.name]}
-        tmp = marker.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record, indent=2, default=str))
-        os.replace(tmp, marker)
-        results[stage.name] = result
-        log.info("stage %s: finished in %.0f s", stage.name, record["seconds"])
-    return results
+        run_stage(stage.name, out, small)
+        finished[stage.name] = read_marker(out, stage)["finished"]
+
+
+def run_stages_in_processes(stages: list[Stage], size: QuickstartSize, out: Path, small: bool,
+                            finished: dict[str, float]) -> None:
+    """Each stage as `python -m fourm.quickstart_worker NAME`, its output in <out>/logs/NAME.log;
+    one progress bar over the stages shows the running ones and their step counts."""
+    import subprocess
+    import sys
+
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from fourm.stage_scheduler import Job, run_jobs
+
+    (out / "logs").mkdir(exist_ok=True)
+    by_name = {stage.name: stage for stage in stages}
+    bar = tqdm(total=len(stages), desc="quickstart", unit="stage")
+
+    def launch(job: Job):
+        stage = by_name[job.name]
+        if stage_is_current(stage, size, out, finished):
+            log.info("stage %s: done before, skipped", stage.name)
+            return None
+        log_file = out / "logs" / f"{stage.name}.log"
+        command = [sys.executable, "-m", "fourm.quickstart_worker", stage.name, "--out", str(out)]
+        env = dict(os.environ, OMP_NUM_THREADS=str(job.threads))
+        with open(log_file, "w") as handle:
+            process = subprocess.Popen(command + (["--small"] if small else []), stdout=handle,
+                                       stderr=subprocess.STDOUT, env=env)
+        log.info("stage %s: running (log %s)", stage.name, log_file)
+        return process, log_file
+
+    def on_finish(job: Job, ran: bool) -> None:
+        if ran:
+            record = read_marker(out, by_name[job.name])
+            finished[job.name] = record["finished"]
+            log.info("stage %s: finished in %.0f s", job.name, record["seconds"])
+        bar.update(1)
+
+    def on_poll(progress: dict[str, str]) -> None:
+        bar.set_postfix_str(", ".join(f"{name} {count}".strip() for name, count in progress.items()))
+
+    jobs = [Job(stage.name, stage.needs, stage.threads) for stage in stages]
+    try:
+        with logging_redirect_tqdm():  # log lines above the bar, not through it
+            run_jobs(jobs, launch, available_threads(), on_finish, on_poll)
+    finally:
+        bar.close()
+
+
+def available_threads() -> int:
+    """The CPU cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

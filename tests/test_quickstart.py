@@ -19,14 +19,27 @@ def test_a_rerun_stage_reruns_what_reads_it_and_nothing_else(tmp_path, monkeypat
     stages = (stage("a", configs=lambda: (str(config),)), stage("b"), stage("c", needs=("a",)),
               stage("d", needs=("c", "b")))
     monkeypatch.setattr(qs, "STAGES", stages)
-    qs.run_quickstart(tmp_path / "out")
+    qs.run_quickstart(tmp_path / "out", parallel=False)
     assert runs == ["a", "b", "c", "d"]
     runs.clear()
     config.write_text("steps: 2\n")
-    qs.run_quickstart(tmp_path / "out")
+    qs.run_quickstart(tmp_path / "out", parallel=False)
     assert runs == ["a", "c", "d"]  # b reads nothing of a's
     runs.clear()
     (tmp_path / "out/stages/b.json").unlink()  # b lost its marker: it runs alone, then d follows
-    qs.run_quickstart(tmp_path / "out", only=("b",))
-    qs.run_quickstart(tmp_path / "out")
+    qs.run_quickstart(tmp_path / "out", only=("b",), parallel=False)
+    qs.run_quickstart(tmp_path / "out", parallel=False)
     assert runs == ["b", "d"]
+
+
+def test_a_stage_runs_in_its_own_process_and_is_skipped_next_time(tmp_path, monkeypatch):
+    """The parallel path end to end on the smallest real stage: the scenes of `--small`."""
+    monkeypatch.chdir(tmp_path)  # the stage writes data/scenes under the working directory
+    results = qs.run_quickstart("out", small=True, only=("scenes",))
+    log_file = tmp_path / "out/logs/scenes.log"
+    assert (tmp_path / "out/stages/scenes.json").is_file() and log_file.is_file()
+    assert results["scenes"]["samples"] and (tmp_path / "data/scenes/val").is_dir()
+    written = log_file.stat().st_mtime_ns
+    qs.run_quickstart("out", small=True, only=("scenes",))
+    assert log_file.stat().st_mtime_ns == written  # done before: no process started
+

@@ -87,5 +87,5 @@ def test_quickstart_reruns_a_stage_whose_config_file_changed(tmp_path, monkeypat
     monkeypatch.setattr(qs, "STAGES", (stage,))
     for text in ("steps: 1\n", "steps: 1\n", "steps: 2\n"):
         config.write_text(text)
-        qs.run_quickstart(tmp_path / "out")
+        qs.run_quickstart(tmp_path / "out", parallel=False)
     assert len(runs) == 2  # first run, then again only after the file was edited

@@ -9,13 +9,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default="quickstart", help="folder for stage markers and results")
     parser.add_argument("--small", action="store_true", help="a fast version: fewer samples and steps")
     parser.add_argument("--only", nargs="*", default=(), help="run only these stages")
+    parser.add_argument("--sequential", action="store_true",
+                        help="one stage after another in this process (default: independent stages side by "
+                             "side, each in its own process, logs in <out>/logs/)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from fourm.quickstart import run_quickstart
+    import sys
 
-    results = run_quickstart(args.out, small=args.small, only=tuple(args.only))
+    from fourm.quickstart import run_quickstart
+    from fourm.stage_scheduler import JobFailed
+
+    try:
+        results = run_quickstart(args.out, small=args.small, only=tuple(args.only), parallel=not args.sequential)
+    except JobFailed as err:  # the stage's own traceback is in its log; rerunning resumes
+        print(f"fourm quickstart: error: {err}", file=sys.stderr)
+        return 1
     for name, result in results.items():
         print(f"{name}: {result}")
     return 0
