@@ -71,7 +71,7 @@ class Stage:
     when the quickstart runs) are recorded in its marker: changing either reruns it. `needs` names
     the earlier stages whose results it reads: it reruns when one of them finished after it (and
     only then: retraining rgb_grid does not retrain FlexTok). `threads`: the CPU threads it uses
-    (the tokenizer trainings use one, `cpu_threads` in their configs), so that stages that do not
+    (a tokenizer training: `cpu_threads` in its config), so that stages that do not
     read each other's results run side by side."""
 
     name: str
@@ -79,7 +79,10 @@ class Stage:
     params: tuple = ()
     configs: Callable[[], tuple[str, ...]] = tuple
     needs: tuple[str, ...] = ()
-    threads: int = 1
+    threads: int | Callable[[], int] = 1
+
+    def thread_count(self) -> int:
+        return self.threads() if callable(self.threads) else self.threads
 
 
 def stage_scenes(size: QuickstartSize, out: Path) -> dict:
@@ -110,7 +113,16 @@ def tokenizer_stage(modality: str, needs: tuple[str, ...] = ()) -> Stage:
     def run(size: QuickstartSize, out: Path) -> dict:
         return train_fresh_if_changed(config(), size.overrides.get(modality, ()))
 
-    return Stage(f"{modality}_tokenizer", run, (modality,), lambda: (config(),), needs=("scenes",) + needs)
+    return Stage(f"{modality}_tokenizer", run, (modality,), lambda: (config(),), needs=("scenes",) + needs,
+                 threads=lambda: config_threads(config()))
+
+
+def config_threads(config: str) -> int:
+    """The CPU threads a tokenizer training config asks for (`engine.cpu_threads`, 1 if unset)."""
+    from fourm.config import read_yaml
+    from fourm.paths import resolve
+
+    return int(read_yaml(resolve(config)).get("engine", {}).get("cpu_threads") or 1)
 
 
 def train_fresh_if_changed(config: str, overrides: tuple[str, ...]) -> dict:
@@ -330,7 +342,7 @@ def run_stages_in_processes(stages: list[Stage], size: QuickstartSize, out: Path
     def on_poll(progress: dict[str, str]) -> None:
         bar.set_postfix_str(", ".join(f"{name} {count}".strip() for name, count in progress.items()))
 
-    jobs = [Job(stage.name, stage.needs, stage.threads) for stage in stages]
+    jobs = [Job(stage.name, stage.needs, stage.thread_count()) for stage in stages]
     try:
         with logging_redirect_tqdm():  # log lines above the bar, not through it
             run_jobs(jobs, launch, available_threads(), on_finish, on_poll)

@@ -2,8 +2,9 @@
 
 The quickstart's tokenizers each train on one thread: run one after another they leave the second
 core of a 2-core machine idle for most of an hour. Here a job starts as soon as every job it needs
-has finished and its threads fit beside the running ones (a job wider than the budget runs alone),
-in the order given.
+has finished and its threads fit beside the running ones (a job wider than the budget runs alone).
+Jobs start in the order given: one that is ready but waits for threads holds back the jobs after
+it, so a wide job on the critical path is not starved by a stream of narrow ones.
 
     run_jobs([Job("a"), Job("b"), Job("c", needs=("a", "b"), threads=2)], launch, threads_available=2)
 """
@@ -91,7 +92,7 @@ def run_jobs(jobs: Sequence[Job], launch: Callable[[Job], Optional[tuple[subproc
         while pending or running:
             for job in [job for job in pending if _ready(job, set(done), known)]:
                 if not _fits(job, running, threads_available):
-                    continue
+                    break
                 pending.remove(job)
                 started = launch(job)
                 if started is None:  # nothing to do: it counts as done at once

@@ -50,6 +50,7 @@ def test_the_thread_budget_holds(tmp_path):
     assert not overlap(one_core["a"], one_core["b"])
     _, wide = timed_run(tmp_path, [Job("a"), Job("wide", threads=2), Job("b")], threads=2)
     assert not overlap(wide["wide"], wide["a"]) and not overlap(wide["wide"], wide["b"])
+    assert wide["b"][0] >= wide["wide"][1]  # the waiting wide job is not overtaken by a later one
 
 
 def test_a_job_that_needs_no_run_counts_as_done(tmp_path):
