@@ -117,12 +117,18 @@ def tokenizer_stage(modality: str, needs: tuple[str, ...] = ()) -> Stage:
                  threads=lambda: config_threads(config()))
 
 
+def available_threads() -> int:
+    """The CPU cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def config_threads(config: str) -> int:
-    """The CPU threads a tokenizer training config asks for (`engine.cpu_threads`, 1 if unset)."""
+    """The CPU threads a tokenizer training config asks for (`engine.cpu_threads`; 0 or unset:
+    torch's default, every core)."""
     from fourm.config import read_yaml
     from fourm.paths import resolve
 
-    return int(read_yaml(resolve(config)).get("engine", {}).get("cpu_threads") or 1)
+    return int(read_yaml(resolve(config)).get("engine", {}).get("cpu_threads") or available_threads())
 
 
 def train_fresh_if_changed(config: str, overrides: tuple[str, ...]) -> dict:
@@ -221,10 +227,11 @@ STAGES: tuple[Stage, ...] = (
     tokenizer_stage("rgb_grid"),
     Stage("judge", stage_judge, configs=lambda: (JUDGE_CONFIG,), needs=("scenes",)),
     Stage("tokenize", stage_tokenize, TOKENIZED, needs=("scenes", *(f"{name}_tokenizer" for name in TOKENIZED)),
-          threads=2),
-    Stage("fourm", stage_fourm, configs=fourm_configs, needs=("tokenize",), threads=2),
+          threads=available_threads),
+    Stage("fourm", stage_fourm, configs=fourm_configs, needs=("tokenize",), threads=available_threads),
     # bump the params when a shipped generation config changes
-    Stage("report", stage_report, ("v5",), needs=("scenes", "rgb_tokenizer", "fourm", "judge"), threads=2),
+    Stage("report", stage_report, ("v5",), needs=("scenes", "rgb_tokenizer", "fourm", "judge"),
+          threads=available_threads),
 )
 
 
@@ -348,8 +355,3 @@ def run_stages_in_processes(stages: list[Stage], size: QuickstartSize, out: Path
             run_jobs(jobs, launch, available_threads(), on_finish, on_poll)
     finally:
         bar.close()
-
-
-def available_threads() -> int:
-    """The CPU cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
