@@ -68,7 +68,7 @@ def _fits(job: Job, running: dict, threads_available: int) -> bool:
 
 def _stop(running: dict) -> None:
     """Terminate running jobs (their work resumes next time from their own checkpoints)."""
-    for job, process, _ in running.values():
+    for _, process, _ in running.values():
         process.terminate()
     for job, process, _ in running.values():
         try:
@@ -105,8 +105,7 @@ def run_jobs(jobs: Sequence[Job], launch: Callable[[Job], Optional[tuple[subproc
                 if code is None:
                     continue
                 del running[name]
-                if code != 0:
-                    _stop(running)
+                if code != 0:  # the handler below stops the others
                     raise JobFailed(f"stage {name} failed (exit code {code}); its log {log_file} ends:\n"
                                     f"{log_tail(log_file)}")
                 done.append(name)
