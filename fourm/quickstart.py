@@ -287,6 +287,10 @@ def run_quickstart(out: str | os.PathLike = "quickstart", small: bool = False, o
     cores (`fourm.stage_scheduler`); otherwise one after another in this process."""
     size = SMALL if small else FULL
     out = Path(out)
+    unknown = [name for name in only if name not in {s.name for s in STAGES}]
+    if unknown:
+        raise ValueError(f"--only: no quickstart stage named {', '.join(map(repr, unknown))}; "
+                         f"stages: {', '.join(s.name for s in STAGES)}")
     (out / "stages").mkdir(parents=True, exist_ok=True)
     stages = [s for s in STAGES if not only or s.name in only]
     finished = {s.name: read_marker(out, s).get("finished", 0.0) for s in STAGES}

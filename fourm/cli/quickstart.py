@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         results = run_quickstart(args.out, small=args.small, only=tuple(args.only), parallel=not args.sequential)
-    except JobFailed as err:  # the stage's own traceback is in its log; rerunning resumes
+    except (JobFailed, ValueError) as err:  # the stage's own traceback is in its log; rerunning resumes
         print(f"fourm quickstart: error: {err}", file=sys.stderr)
         return 1
     for name, result in results.items():
