@@ -230,7 +230,7 @@ STAGES: tuple[Stage, ...] = (
           threads=available_threads),
     Stage("fourm", stage_fourm, configs=fourm_configs, needs=("tokenize",), threads=available_threads),
     # bump the params when a shipped generation config changes
-    Stage("report", stage_report, ("v6",), needs=("scenes", "rgb_tokenizer", "fourm", "judge"),
+    Stage("report", stage_report, ("v5",), needs=("scenes", "rgb_tokenizer", "fourm", "judge"),
           threads=available_threads),
 )
 
