@@ -128,7 +128,7 @@ def write_quickstart_report(checkpoint: str, data: str, out: str | Path, example
     summary = headline_values(metrics, extra or {})
     intro = Section("fourm quickstart", text=f"Model {checkpoint}; data {data}. Scores from the eval configs below; "
                     "the generation grids use the shipped configs in configs/generate/. "
-                    "An input image (rgb→…) is read twice, as FlexTok tokens (rgb) and as an 8×8 token grid "
+                    "An input image (rgb→…) is read twice, as FlexTok tokens (rgb) and as a 16×16 token grid "
                     "(rgb_grid, the spatially aligned view); dense maps decode in one argmax pass.", tables=[values_table(summary)])
     path = write_report(out / "report.html", "fourm quickstart report", [intro, gen, *eval_sections])
     log.info("wrote %s", path)

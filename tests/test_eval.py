@@ -78,6 +78,10 @@ def eval_config(env, task, target, **extra):
     ("consistency", "semseg", {"inputs": ["caption"], "via_views": ["rgb_grid"],
                                "plan": [{"modality": "semseg", "scheme": "roar", "steps": 2, "temperature": 1.0}]},
      ("consistency", "judge_consistency", "judge_class_recall", "mismatched_consistency")),
+    ("consistency", "semseg", {"inputs": ["caption"], "via": "rgb_grid",  # the image as a generated token grid
+                               "plan": [{"modality": "semseg", "scheme": "roar", "steps": 2, "temperature": 1.0}],
+                               "generation": [{"modality": "rgb_grid", "scheme": "roar", "steps": 2, "temperature": 0.5}]},
+     ("consistency", "class_recall", "mismatched_consistency")),
     ("semseg", "semseg", {"inputs": ["rgb", "rgb_grid"], "baseline": "BASELINE"}, ("miou", "pixel_acc")),
     ("probe", "semseg", {"probe": {"train_data": "TRAIN", "max_train_samples": 4, "steps": 3, "batch_size": 2, "grid": 4}},
      ("miou", "final_train_loss")),
