@@ -280,6 +280,10 @@ def run_stage(name: str, out: Path, small: bool) -> dict:
     return result
 
 
+class UnknownStage(ValueError):
+    """`only` names a stage the quickstart does not have."""
+
+
 def run_quickstart(out: str | os.PathLike = "quickstart", small: bool = False, only: tuple[str, ...] = (),
                    parallel: bool = True) -> dict:
     """Run every stage not already finished with the same parameters; returns each stage's result.
@@ -289,7 +293,7 @@ def run_quickstart(out: str | os.PathLike = "quickstart", small: bool = False, o
     out = Path(out)
     unknown = [name for name in only if name not in {s.name for s in STAGES}]
     if unknown:
-        raise ValueError(f"--only: no quickstart stage named {', '.join(map(repr, unknown))}; "
+        raise UnknownStage(f"--only: no quickstart stage named {', '.join(map(repr, unknown))}; "
                          f"stages: {', '.join(s.name for s in STAGES)}")
     (out / "stages").mkdir(parents=True, exist_ok=True)
     stages = [s for s in STAGES if not only or s.name in only]

@@ -44,7 +44,6 @@ def test_a_stage_runs_in_its_own_process_and_is_skipped_next_time(tmp_path, monk
     assert log_file.stat().st_mtime_ns == written  # done before: no process started
 
 
-
 def test_an_unknown_stage_name_is_an_error_naming_it(tmp_path):
     import pytest
 

@@ -18,12 +18,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from fourm.quickstart import run_quickstart
+    from fourm.quickstart import UnknownStage, run_quickstart
     from fourm.stage_scheduler import JobFailed
 
     try:
         results = run_quickstart(args.out, small=args.small, only=tuple(args.only), parallel=not args.sequential)
-    except (JobFailed, ValueError) as err:  # the stage's own traceback is in its log; rerunning resumes
+    except (JobFailed, UnknownStage) as err:  # a failed stage's traceback is in its log; rerunning resumes
         print(f"fourm quickstart: error: {err}", file=sys.stderr)
         return 1
     for name, result in results.items():
