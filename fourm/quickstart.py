@@ -245,11 +245,15 @@ def read_marker(out: Path, stage: Stage) -> dict:
     return json.loads(marker.read_text()) if marker.is_file() else {}
 
 
+class UnknownStage(ValueError):
+    """A stage name (`--only`, a worker's argument) the quickstart does not have."""
+
+
 def stage_by_name(name: str) -> Stage:
     for stage in STAGES:
         if stage.name == name:
             return stage
-    raise KeyError(f"no quickstart stage named {name!r}; stages: {[s.name for s in STAGES]}")
+    raise UnknownStage(f"no quickstart stage named {name!r}; stages: {', '.join(s.name for s in STAGES)}")
 
 
 def stage_params(stage: Stage, size: QuickstartSize) -> dict:
@@ -280,10 +284,6 @@ def run_stage(name: str, out: Path, small: bool) -> dict:
     return result
 
 
-class UnknownStage(ValueError):
-    """`only` names a stage the quickstart does not have."""
-
-
 def run_quickstart(out: str | os.PathLike = "quickstart", small: bool = False, only: tuple[str, ...] = (),
                    parallel: bool = True) -> dict:
     """Run every stage not already finished with the same parameters; returns each stage's result.
@@ -291,10 +291,8 @@ def run_quickstart(out: str | os.PathLike = "quickstart", small: bool = False, o
     cores (`fourm.stage_scheduler`); otherwise one after another in this process."""
     size = SMALL if small else FULL
     out = Path(out)
-    unknown = [name for name in only if name not in {s.name for s in STAGES}]
-    if unknown:
-        raise UnknownStage(f"--only: no quickstart stage named {', '.join(map(repr, unknown))}; "
-                         f"stages: {', '.join(s.name for s in STAGES)}")
+    for name in only:  # an unknown name fails here, before anything runs
+        stage_by_name(name)
     (out / "stages").mkdir(parents=True, exist_ok=True)
     stages = [s for s in STAGES if not only or s.name in only]
     finished = {s.name: read_marker(out, s).get("finished", 0.0) for s in STAGES}
