@@ -107,6 +107,19 @@ class EvalConfig:
         clash = [t.modality for t in self.plan if t.modality in (*self.inputs, self.via)]
         if clash:
             raise ValueError(f"plan: '{clash[0]}' is an input or the via image, it cannot be planned")
+        self._check_condition_on()
+
+    def _check_condition_on(self) -> None:
+        """A planned or generated step may only name inputs and earlier planned targets."""
+        available = list(self.inputs)
+        for key, steps in (("plan", self.plan), ("generation", self.generation)):
+            for i, step in enumerate(steps):
+                bad = [n for n in step.condition_on if n not in available]
+                if bad:
+                    raise ValueError(f"key '{key}[{i}].condition_on': '{bad[0]}' is not an input or planned target "
+                                     f"(available: {', '.join(available)})")
+                if key == "plan":
+                    available.append(step.modality)
 
     def required_modalities(self) -> tuple[str, ...]:
         """Modalities the checkpoint must have for this task."""

@@ -16,8 +16,8 @@ import torch
 log = logging.getLogger(__name__)
 
 GENERATIONS = ("rgb_to_depth_semseg_caption", "caption_to_rgb", "semseg_to_rgb", "depth_to_rgb",
-               "caption_to_semseg_to_rgb")
-EVALS = ("semseg", "depth", "consistency", "consistency_chained", "flextok")
+               "caption_to_semseg_to_rgb", "caption_to_colorseg_to_rgb")
+EVALS = ("semseg", "depth", "consistency", "consistency_chained", "consistency_colorseg", "flextok")
 # The headline figures of the report, (eval task, metric, label).
 HEADLINES = (("semseg", "miou", "rgb→semseg mIoU"), ("semseg", "pixel_acc", "rgb→semseg pixel accuracy"),
              ("depth", "abs_rel", "rgb→depth abs-rel"), ("depth", "delta1", "rgb→depth δ<1.25"),
@@ -26,6 +26,9 @@ HEADLINES = (("semseg", "miou", "rgb→semseg mIoU"), ("semseg", "pixel_acc", "r
              ("consistency", "mismatched_consistency", "caption→rgb consistency against other captions (chance)"),
              ("consistency_chained", "consistency", "caption→semseg→rgb consistency"),
              ("consistency_chained", "mismatched_consistency", "caption→semseg→rgb against other captions (chance)"),
+             ("consistency_colorseg", "consistency", "caption→colorseg→rgb_grid consistency"),
+             ("consistency_colorseg", "mismatched_consistency",
+              "caption→colorseg→rgb_grid against other captions (chance)"),
              ("consistency", "judge_consistency", "same check on real images (judge's segmentation)"),
              ("consistency", "reference_consistency", "same check on real images (true segmentation)"))
 
@@ -129,7 +132,10 @@ def write_quickstart_report(checkpoint: str, data: str, out: str | Path, example
     intro = Section("fourm quickstart", text=f"Model {checkpoint}; data {data}. Scores from the eval configs below; "
                     "the generation grids use the shipped configs in configs/generate/. "
                     "An input image (rgb→…) is read twice, as FlexTok tokens (rgb) and as a 16×16 token grid "
-                    "(rgb_grid, the spatially aligned view); dense maps decode in one argmax pass.", tables=[values_table(summary)])
+                    "(rgb_grid, the spatially aligned view); dense maps decode in one argmax pass. Images are "
+                    "generated as FlexTok tokens (rgb), and from a shape-and-colour layout (colorseg) as the 16×16 "
+                    "grid (caption→colorseg→rgb_grid), whose cells hold shapes that 32 FlexTok tokens cannot.",
+                    tables=[values_table(summary)])
     path = write_report(out / "report.html", "fourm quickstart report", [intro, gen, *eval_sections])
     log.info("wrote %s", path)
     return {"report": str(path), **summary}

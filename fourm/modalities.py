@@ -27,6 +27,10 @@ class ModalitySpec:
     tokenizer:   folder of the trained tokenizer (safetensors + config)
     tokenizer_config: YAML that trains that tokenizer with `fourm tokenizer train`
     grid_size:   (grid_h, grid_w) for image_grid modalities
+    palette:     class_map only: display colour (r, g, b) of each class, e.g. an object's own colour
+                 (default: fixed distinct colours, `fourm.visuals.class_palette`)
+    class_names: class_map only: the name of each class, for legends (default: the dataset
+                 manifest's class_names)
     """
 
     name: str
@@ -38,6 +42,8 @@ class ModalitySpec:
     tokenizer: str
     tokenizer_config: str = ""
     grid_size: Optional[tuple[int, int]] = None
+    palette: tuple[tuple[int, int, int], ...] = ()
+    class_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.vocab_size < 2:
@@ -49,6 +55,13 @@ class ModalitySpec:
                 raise ValueError(f"modality '{self.name}': kind image_grid needs grid_size [h, w]")
             if self.grid_size[0] * self.grid_size[1] != self.max_tokens:
                 raise ValueError(f"modality '{self.name}': grid_size {list(self.grid_size)} does not give max_tokens {self.max_tokens}")
+        if self.palette and (self.data != "class_map" or any(not 0 <= c <= 255 for rgb in self.palette for c in rgb)):
+            raise ValueError(f"modality '{self.name}': palette is for class maps, colours 0..255 each")
+        if self.class_names and self.data != "class_map":
+            raise ValueError(f"modality '{self.name}': class_names are for class maps")
+        if self.palette and self.class_names and len(self.palette) != len(self.class_names):
+            raise ValueError(f"modality '{self.name}': {len(self.palette)} palette colours for "
+                             f"{len(self.class_names)} class_names")
         if (self.kind == "text") != (self.data == "text"):
             raise ValueError(f"modality '{self.name}': kind {self.kind} does not fit raw data {self.data}")
 

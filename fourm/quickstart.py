@@ -37,6 +37,7 @@ SMALL = QuickstartSize(
     overrides={
         "depth": ("train.steps=150", "train.val_every=150", "train.ckpt_every=150"),
         "semseg": ("train.steps=150", "train.val_every=150", "train.ckpt_every=150"),
+        "colorseg": ("train.steps=150", "train.val_every=150", "train.ckpt_every=150"),
         "rgb_grid": ("train.steps=150", "train.val_every=150", "train.ckpt_every=150"),
         "rgb_vae": ("train.steps=150", "train.val_every=150", "train.ckpt_every=150"),
         "rgb": ("train.steps=300", "train.val_every=300", "train.ckpt_every=300", "model.nested_dropout_start=200"),
@@ -87,8 +88,13 @@ class Stage:
 
 def stage_scenes(size: QuickstartSize, out: Path) -> dict:
     from fourm.datasets.preview import make_preview
-    from fourm.datasets.scenes.generate import generate_scenes
+    import shutil
 
+    from fourm.datasets.scenes.generate import FILE_EXTENSIONS, generate_scenes
+
+    manifest_path = Path("data/scenes/manifest.json")
+    if manifest_path.is_file() and set(FILE_EXTENSIONS) - set(json.loads(manifest_path.read_text()).get("files", [])):
+        shutil.rmtree("data/scenes")  # made before a file kind was added (colorseg): render it again
     manifest = generate_scenes("data/scenes", size.train_samples, resolution=size.resolution, seed=size.seed,
                                n_val=size.val_samples)
     make_preview("data/scenes", out / "scenes_preview.png", n=6, split="val")
@@ -152,7 +158,7 @@ def stage_rgb_vae(size: QuickstartSize, out: Path) -> dict:
     return train_fresh_if_changed(RGB_VAE_CONFIG, size.overrides.get("rgb_vae", ()))
 
 
-TOKENIZED = ("rgb", "rgb_grid", "depth", "semseg", "caption")
+TOKENIZED = ("rgb", "rgb_grid", "depth", "semseg", "colorseg", "caption")
 
 
 def stage_tokenize(size: QuickstartSize, out: Path) -> dict:
@@ -218,19 +224,20 @@ def stage_report(size: QuickstartSize, out: Path) -> dict:
 # longest chain (rgb_vae -> FlexTok -> tokenize -> FourM) starts first and the other tokenizers and
 # the judge train beside it.
 STAGES: tuple[Stage, ...] = (
-    Stage("scenes", stage_scenes),
+    Stage("scenes", stage_scenes, ("colorseg",)),
     Stage("caption_tokenizer", stage_caption_tokenizer, configs=lambda: (CAPTION_CONFIG,), needs=("scenes",)),
     Stage("rgb_vae", stage_rgb_vae, configs=lambda: (RGB_VAE_CONFIG,), needs=("scenes",)),
     tokenizer_stage("rgb", needs=("rgb_vae",)),
     tokenizer_stage("depth"),
     tokenizer_stage("semseg"),
+    tokenizer_stage("colorseg"),
     tokenizer_stage("rgb_grid"),
     Stage("judge", stage_judge, configs=lambda: (JUDGE_CONFIG,), needs=("scenes",)),
     Stage("tokenize", stage_tokenize, TOKENIZED, needs=("scenes", *(f"{name}_tokenizer" for name in TOKENIZED)),
           threads=available_threads),
     Stage("fourm", stage_fourm, configs=fourm_configs, needs=("tokenize",), threads=available_threads),
     # bump the params when a shipped generation config changes
-    Stage("report", stage_report, ("v5",), needs=("scenes", "rgb_tokenizer", "fourm", "judge"),
+    Stage("report", stage_report, ("v6",), needs=("scenes", "rgb_tokenizer", "fourm", "judge"),
           threads=available_threads),
 )
 

@@ -76,9 +76,11 @@ def colorize_classes(class_map, palette: Optional[np.ndarray] = None, num_classe
 
 
 def legend_image(class_names: Sequence[str], palette: Optional[np.ndarray] = None,
-                 swatch: int = 14, width: int = 160, min_height: int = 0) -> np.ndarray:
+                 swatch: int = 14, width: int = 160, min_height: int = 0,
+                 indices: Optional[Sequence[int]] = None) -> np.ndarray:
     """A white uint8 (H, width, 3) image listing each class: colour swatch, index and name;
-    H fits the list, at least `min_height` (pass a grid's tile size to make it a tile)."""
+    H fits the list, at least `min_height` (pass a grid's tile size to make it a tile).
+    `indices`: the class index shown beside each name (default 0, 1, 2, ...)."""
     from PIL import Image, ImageDraw
 
     palette = class_palette(len(class_names)) if palette is None else palette
@@ -88,7 +90,8 @@ def legend_image(class_names: Sequence[str], palette: Optional[np.ndarray] = Non
     for k, name in enumerate(class_names):
         y = 2 + k * row
         draw.rectangle([2, y, 2 + swatch, y + swatch], fill=tuple(int(v) for v in palette[k]), outline="black")
-        draw.text((swatch + 8, y + 1), f"{k} {name}", fill="black", font=_font(swatch - 2))
+        index = k if indices is None else indices[k]
+        draw.text((swatch + 8, y + 1), f"{index} {name}", fill="black", font=_font(swatch - 2))
     return np.asarray(img)
 
 

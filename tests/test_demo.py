@@ -134,3 +134,19 @@ def test_default_roles_take_every_view_of_the_sample_image_as_conditions():
     assert default_roles(with_samples) == (["rgb", "rgb_grid"], ["depth", "caption"])
     no_samples = SimpleNamespace(tokenizers=dict.fromkeys(specs), specs=specs, samples=[])
     assert default_roles(no_samples) == (["caption"], ["rgb", "depth", "rgb_grid"])
+
+
+def test_a_legend_of_many_classes_lists_those_present_in_the_spec_colours():
+    """colorseg's 34 classes: the legend lists only the labels in the map, each in the colour the
+    map is drawn with (the registry entry's palette) and under the entry's class names."""
+    from fourm.demo.legends import legend_for
+    from fourm.modalities import load_registry
+    from fourm.visuals import legend_image
+
+    spec = load_registry(["colorseg"])["colorseg"]
+    class_map = np.array([[0, 1], [10, 10]])  # background, floor, "red cube"
+    legend = legend_for(spec, class_map, ["background", "floor", "sphere"])
+    palette = np.array(spec.palette, dtype=np.uint8)
+    expected = legend_image(["background", "floor", "red cube"], palette[[0, 1, 10]], indices=[0, 1, 10])
+    assert np.array_equal(legend, expected)
+    assert legend.shape[0] < legend_image(list(spec.class_names), palette).shape[0]

@@ -159,7 +159,8 @@ def test_bad_config_and_missing_modality_fail_before_work(env, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("task: semseg\ntarget: semseg\nbatch_sise: 4\n")
     assert main(["eval", "--config", str(bad)]) == 1
-    for path in ("semseg", "depth", "normals", "flextok", "caption", "consistency", "probe"):
+    for path in ("semseg", "depth", "normals", "flextok", "caption", "consistency", "consistency_chained",
+                 "consistency_colorseg", "probe"):
         load_eval_config(f"configs/eval/{path}.yaml")
 
 
@@ -230,6 +231,29 @@ def test_consistency_plan_conditions_the_image_and_is_validated(env, monkeypatch
         from_dict(EvalConfig, {"task": "semseg", "target": "semseg", "judge": "runs/baselines/unet_semseg"})
     with pytest.raises(ValueError, match="plan: 'rgb'"):
         from_dict(EvalConfig, {"task": "consistency", "target": "semseg", "inputs": ["caption"], "plan": [{"modality": "rgb"}]})
+
+
+def test_consistency_image_sees_only_its_condition_on(env, monkeypatch):
+    """`condition_on` narrows what the image is drawn from, as in `fourm generate` (the image of
+    caption -> colorseg -> rgb_grid comes from the layout alone); a name that is neither an input
+    nor planned is a config error."""
+    import fourm.generation as generation
+    from eval.config import EvalConfig
+    from eval.run import evaluate
+
+    calls = []
+    original = generation.generate_target
+    monkeypatch.setattr(generation, "generate_target",
+                        lambda model, conds, name, *a, **k: calls.append((name, sorted(conds))) or original(model, conds, name, *a, **k))
+    plan = [{"modality": "semseg", "scheme": "roar", "steps": 2, "temperature": 1.0}]
+    image = [{"modality": "rgb_grid", "scheme": "maskgit", "steps": 1, "temperature": 0.0, "condition_on": ["semseg"]}]
+    evaluate(eval_config(env, "consistency", "semseg", inputs=["caption"], via="rgb_grid", plan=plan, generation=image,
+                         max_samples=2, out_dir=str(env / "out" / "condition_on")))
+    assert ("semseg", ["caption"]) in calls and ("rgb_grid", ["semseg"]) in calls
+    assert ("rgb_grid", ["caption", "semseg"]) not in calls
+    with pytest.raises(ValueError, match=r"generation\[0\]\.condition_on': 'depth'"):
+        from_dict(EvalConfig, {"task": "consistency", "target": "semseg", "inputs": ["caption"], "via": "rgb_grid",
+                               "plan": plan, "generation": [{"modality": "rgb_grid", "condition_on": ["depth"]}]})
 
 
 def test_consistency_with_a_unet_judge(env, tmp_path):

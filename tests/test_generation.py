@@ -167,6 +167,8 @@ def test_shipped_configs_pass_the_registry_checks_and_chain():
     assert cfg.conditions_of(1) == ("caption", "semseg")
     cfg = load_generation_config("configs/generate/rgb_to_depth_semseg_caption.yaml")
     assert cfg.conditions_of(1) == ("rgb", "rgb_grid") and cfg.conditions_of(2) == ("rgb", "rgb_grid", "depth", "semseg")
+    cfg = load_generation_config("configs/generate/caption_to_colorseg_to_rgb.yaml")
+    assert cfg.conditions_of(0) == ("caption",) and cfg.conditions_of(1) == ("colorseg",)  # the image from the layout alone
 
 
 def chain_config(**target_overrides):

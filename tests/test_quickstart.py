@@ -50,3 +50,37 @@ def test_an_unknown_stage_name_is_an_error_naming_it(tmp_path):
     with pytest.raises(ValueError, match="'rgb'.*stages: scenes"):
         qs.run_quickstart(tmp_path / "out", only=("scenes", "rgb"), parallel=False)
     assert not (tmp_path / "out").exists()  # nothing ran, nothing written
+
+
+def test_scenes_made_before_a_file_kind_was_added_are_rendered_again(tmp_path, monkeypatch):
+    """A data/scenes whose manifest lacks a file kind the generator now writes (colorseg) is
+    rendered again, not resumed as complete."""
+    import json
+
+    from fourm.shards import iter_samples, list_shards
+
+    monkeypatch.chdir(tmp_path)
+    size = qs.QuickstartSize(train_samples=4, val_samples=2, resolution=16)
+    qs.stage_scenes(size, tmp_path / "out")
+    manifest = tmp_path / "data/scenes/manifest.json"
+    old = json.loads(manifest.read_text())
+    old["files"].remove("colorseg.png")  # as written before colorseg existed
+    manifest.write_text(json.dumps(old))
+    for shard in list_shards(tmp_path / "data/scenes/val"):
+        drop_members(shard, ".colorseg.png")
+    assert not any("colorseg" in s for s in iter_samples(list_shards(tmp_path / "data/scenes/val")))
+    qs.stage_scenes(size, tmp_path / "out")
+    assert "colorseg.png" in json.loads(manifest.read_text())["files"]
+    assert all("colorseg" in s for s in iter_samples(list_shards(tmp_path / "data/scenes/val")))
+
+
+def drop_members(shard, suffix: str) -> None:
+    """Rewrite a tar shard without its members ending in `suffix`."""
+    import io
+    import tarfile
+
+    with tarfile.open(shard) as tar:
+        kept = [(m, tar.extractfile(m).read()) for m in tar.getmembers() if not m.name.endswith(suffix)]
+    with tarfile.open(shard, "w") as tar:
+        for member, data in kept:
+            tar.addfile(member, io.BytesIO(data))

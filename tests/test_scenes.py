@@ -10,7 +10,7 @@ import pytest
 
 from fourm.datasets.codecs import decode_normals
 from fourm.datasets.scenes.generate import generate_scenes, render_sample
-from fourm.datasets.scenes.world import CLASS_NAMES, sample_scene
+from fourm.datasets.scenes.world import CLASS_NAMES, COLORSEG_NAMES, PALETTE, sample_scene
 from fourm.shards import iter_samples, list_shards
 
 RES = 24
@@ -120,6 +120,29 @@ def test_every_object_pixel_lies_on_an_object_of_its_class(samples):
                 assert dist.max() < 1e-4, (shape, dist.max())  # float32 depth: ~1e-6 relative
                 checked.add(shape)
     assert len(checked) >= 3, checked
+
+
+def test_colorseg_names_the_object_seen_at_each_pixel(samples):
+    """colorseg = semseg's class plus the colour of the object there: the pixel's shaded colour
+    points the way of that object's palette colour (Lambert shading only scales the albedo)."""
+    checked = 0
+    for s in samples:
+        semseg, colorseg, rgb = s["semseg"], s["colorseg"], s["rgb"].astype(np.float64)
+        assert colorseg.shape == semseg.shape and colorseg.dtype == np.uint8
+        names = np.array(COLORSEG_NAMES)[colorseg]
+        shapes = np.array([n.split()[-1] for n in names.reshape(-1)]).reshape(names.shape)
+        assert (shapes == np.array(CLASS_NAMES)[semseg]).all()  # the same class everywhere
+        in_scene = {f"{o['color']} {o['shape']}" for o in s["scene"]["objects"]}
+        for label in np.unique(colorseg[colorseg >= 2]):
+            name = COLORSEG_NAMES[label]
+            assert name in in_scene, (name, in_scene)
+            pixels = rgb[colorseg == label]
+            pixels = pixels[pixels.sum(1) > 90]  # lit enough that rounding does not turn the colour
+            albedo = np.array(PALETTE[name.split()[0]], dtype=np.float64)
+            cosine = pixels @ albedo / (np.linalg.norm(pixels, axis=1) * np.linalg.norm(albedo))
+            assert cosine.size == 0 or cosine.min() > 0.99, (name, cosine.min())
+            checked += 1
+    assert checked >= 10
 
 
 def test_shapes_and_caption_mention_every_object(samples):

@@ -82,9 +82,19 @@ def generate_images(model, ctx: EvalContext, batch) -> tuple[torch.Tensor, list[
     image_spec = model.config.spec(ctx.cfg.via)
     conds = ctx.conditions(batch, model, ctx.cfg.inputs)
     for step in ctx.cfg.plan:  # generated planning targets join the conditions of the image
-        conds[step.modality] = generate_target(model, conds, step.modality, step, ctx.generator)
-    image_ids = generate_target(model, conds, image_spec.name, ctx.target_config(model, image_spec.name), ctx.generator)
+        conds[step.modality] = generate_target(model, seen_by(step, conds), step.modality, step, ctx.generator)
+    image_step = ctx.target_config(model, image_spec.name)
+    image_ids = generate_target(model, seen_by(image_step, conds), image_spec.name, image_step, ctx.generator)
     return image_ids, [rgb_to_uint8(x) for x in ctx.decode(image_spec, image_ids)]
+
+
+def seen_by(step, conds: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The conditions a target sees: its `condition_on` names, or all of them (as in `fourm generate`)."""
+    missing = [n for n in step.condition_on if n not in conds]
+    if missing:
+        raise ValueError(f"generation '{step.modality}': condition_on names '{missing[0]}', which is not an input "
+                         f"or planned target (available: {', '.join(conds)})")
+    return {n: v for n, v in conds.items() if not step.condition_on or n in step.condition_on}
 
 
 def predict_segmentation(model, ctx: EvalContext, image_ids: torch.Tensor, images: list[np.ndarray]) -> list[np.ndarray]:

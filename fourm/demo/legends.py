@@ -37,17 +37,22 @@ def depth_colorbar(depth: np.ndarray, width: int = 256, height: int = 44) -> np.
     return np.asarray(img)
 
 
-def class_legend(class_map: np.ndarray, class_names: Sequence[str]) -> np.ndarray:
-    """Swatches for every class the names list (or, without names, every index up to the largest present)."""
-    from fourm.visuals import legend_image
+def class_legend(class_map: np.ndarray, class_names: Sequence[str], palette=None) -> np.ndarray:
+    """Swatches for every class the names list (or, without names, every index up to the largest
+    present); with many classes (more than 12), only those present in the map."""
+    from fourm.visuals import class_palette, legend_image
 
     names = list(class_names) or [f"class {k}" for k in range(int(np.max(class_map)) + 1)]
-    return legend_image(names)
+    colours = np.asarray(palette if palette is not None else class_palette(len(names)), dtype=np.uint8)
+    if len(names) > 12:
+        present = [k for k in np.unique(class_map).tolist() if 0 <= k < len(names)]
+        return legend_image([names[k] for k in present], colours[present], indices=present)
+    return legend_image(names, colours)
 
 
 def legend_for(spec: ModalitySpec, value: Any, class_names: Sequence[str]) -> Optional[np.ndarray]:
     if spec.data == "class_map":
-        return class_legend(np.asarray(value), class_names)
+        return class_legend(np.asarray(value), spec.class_names or class_names, spec.palette or None)
     if spec.data == "depth_map":
         return depth_colorbar(np.asarray(value))
     return None

@@ -109,7 +109,7 @@ def preview_image(spec: ModalitySpec, value: Any) -> np.ndarray:
     if spec.data == "depth_map":
         return visuals.colorize_depth(value)
     if spec.data == "class_map":
-        return visuals.colorize_classes(value)
+        return visuals.colorize_classes(value, palette=spec.palette or None)
     if spec.data == "normal_map":
         return visuals.normals_to_rgb(value, channels_first=True)
     return visuals.text_tile(str(value), (128, 128))

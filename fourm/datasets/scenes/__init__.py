@@ -14,5 +14,6 @@ Conventions (also written into every manifest.json):
     normals       camera frame (x right, y up, z towards the camera), unit; 0 where nothing is hit;
                   PNG uint8 = round(n * 127.5 + 127.5), so background is (128, 128, 128)
     semseg        uint8: 0 background, 1 floor, 2 sphere, 3 cube, 4 cylinder, 5 cone
+    colorseg      uint8: 0 background, 1 floor, then 2 + shape * 8 + colour (COLORSEG_NAMES)
 """
 from fourm.datasets.scenes.world import CLASS_NAMES, PALETTE, SHAPES, GENERATOR_VERSION  # noqa: F401

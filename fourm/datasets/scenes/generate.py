@@ -19,14 +19,14 @@ import numpy as np
 from fourm.datasets.codecs import encode_normals
 from fourm.datasets.scenes.captions import make_caption
 from fourm.datasets.scenes.render import Rendering, render
-from fourm.datasets.scenes.world import CLASS_NAMES, GENERATOR_VERSION, PALETTE, SHAPES, Scene, sample_scene, scene_to_dict
+from fourm.datasets.scenes.world import CLASS_NAMES, COLORSEG_NAMES, GENERATOR_VERSION, PALETTE, SHAPES, Scene, sample_scene, scene_to_dict
 from fourm.shards import MANIFEST_NAME, AtomicShardWriter, remove_stale_temp_files
 
 log = logging.getLogger(__name__)
 
 SPLIT_STREAMS = {"train": 0, "val": 1}
 SHARD_PATTERN = "shard-{:06d}.tar"
-FILE_EXTENSIONS = ("rgb.png", "depth.npy", "semseg.png", "normals.png", "caption.txt", "scene.json")
+FILE_EXTENSIONS = ("rgb.png", "depth.npy", "semseg.png", "colorseg.png", "normals.png", "caption.txt", "scene.json")
 
 
 @dataclass
@@ -41,7 +41,7 @@ class SceneSample:
         r = self.rendering
         height, width = r.depth.shape
         return {"__key__": self.key, "rgb.png": r.rgb, "depth.npy": r.depth, "semseg.png": r.semseg,
-                "normals.png": encode_normals(r.normals), "caption.txt": self.caption,
+                "colorseg.png": r.colorseg, "normals.png": encode_normals(r.normals), "caption.txt": self.caption,
                 "scene.json": scene_to_dict(self.scene, height, width)}
 
 
@@ -109,7 +109,8 @@ def build_manifest(settings: dict, jobs: list[ShardJob], out_dir: Path, complete
         splits[split] = {"count": settings["counts"][split], "shards": shards}
     return {
         "dataset": "fourm-scenes", **settings, "complete": complete, "splits": splits,
-        "files": list(FILE_EXTENSIONS), "class_names": list(CLASS_NAMES), "shapes": list(SHAPES),
+        "files": list(FILE_EXTENSIONS), "class_names": list(CLASS_NAMES),
+        "colorseg_names": list(COLORSEG_NAMES), "shapes": list(SHAPES),
         "palette": {name: list(rgb) for name, rgb in PALETTE.items()},
         "sample_rng": "numpy.random.default_rng((seed, split_stream, index)), split_stream: " + json.dumps(SPLIT_STREAMS),
         "key_format": "scenes_{split}_{index:07d}",
@@ -117,6 +118,7 @@ def build_manifest(settings: dict, jobs: list[ShardJob], out_dir: Path, complete
             "world": "metres, z up, floor at z = 0; object position = bounding-box centre",
             "depth": "float32 z-depth along the camera's optical axis in metres; 0 = nothing hit (background)",
             "semseg": "uint8 class index into class_names; 0 = background",
+            "colorseg": "uint8 label into colorseg_names: 0 background, 1 floor, then one per (shape, colour)",
             "normals": "camera frame (x right, y up, z towards the camera), unit length; uint8 PNG = "
                        "round(n * 127.5 + 127.5); background is the zero vector, stored as (128, 128, 128)",
             "rgb": "uint8 sRGB, one ray per pixel centre (no anti-aliasing, so every modality aligns exactly)",

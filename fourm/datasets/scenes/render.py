@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fourm.datasets.scenes.raycast import FLOOR, NO_HIT, nearest_hit, shadow_candidates, surface_normals
-from fourm.datasets.scenes.world import CLASS_INDEX, Scene
+from fourm.datasets.scenes.world import CLASS_INDEX, Scene, colorseg_label
 
 SHADOW_OFFSET = 1e-4  # start shadow rays this far off the surface so they do not hit it again
 FLOOR_ALBEDO = 0.62
@@ -20,11 +20,12 @@ class Rendering:
     rgb: np.ndarray  # (H, W, 3) uint8
     depth: np.ndarray  # (H, W) float32, z-depth in metres, 0 where nothing is hit
     semseg: np.ndarray  # (H, W) uint8 class index (world.CLASS_NAMES)
+    colorseg: np.ndarray  # (H, W) uint8 shape-and-colour label (world.COLORSEG_NAMES)
     normals: np.ndarray  # (H, W, 3) float32 unit normals, camera frame, 0 where nothing is hit
 
 
-def _surfaces(scene: Scene, points, which_hit) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Normals (3, K) world frame, albedo (3, K) and class (K,) at hit points (3, K)."""
+def _surfaces(scene: Scene, points, which_hit) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Normals (3, K) world frame, albedo (3, K), class (K,) and colorseg label (K,) at hit points (3, K)."""
     k = points.shape[1]
     normals, albedo = np.zeros((3, k)), np.zeros((3, k))
     classes = np.zeros(k, dtype=np.uint8)
@@ -39,7 +40,10 @@ def _surfaces(scene: Scene, points, which_hit) -> tuple[np.ndarray, np.ndarray, 
             normals[:, sel] = surface_normals(obj, points[:, sel])
             albedo[:, sel] = np.asarray(obj.rgb, dtype=np.float64)[:, None] / 255.0
             classes[sel] = CLASS_INDEX[obj.shape]
-    return normals, albedo, classes
+    labels = classes.copy()  # floor keeps its label; each object gets its (shape, colour) label
+    for index, obj in enumerate(scene.objects):
+        labels[which_hit == index] = colorseg_label(obj.shape, obj.color)
+    return normals, albedo, classes, labels
 
 
 def _shade(scene: Scene, points, normals, albedo) -> np.ndarray:
@@ -69,7 +73,7 @@ def render(scene: Scene, height: int, width: int) -> Rendering:
     t, which = nearest_hit(origin, directions, scene.objects, boxes)
     hit = np.flatnonzero(which != NO_HIT)
     points = origin + directions[:, hit] * t[hit]  # (3, K)
-    normals_hit, albedo, classes_hit = _surfaces(scene, points, which[hit])
+    normals_hit, albedo, classes_hit, labels_hit = _surfaces(scene, points, which[hit])
 
     n = directions.shape[1]
     colour = _sky(directions)
@@ -78,6 +82,8 @@ def render(scene: Scene, height: int, width: int) -> Rendering:
     depth[hit] = t[hit] * (camera.axes()[2] @ directions[:, hit])
     semseg = np.zeros(n, dtype=np.uint8)
     semseg[hit] = classes_hit
+    colorseg = np.zeros(n, dtype=np.uint8)
+    colorseg[hit] = labels_hit
     normals = np.zeros((3, n))
     normals[:, hit] = camera.world_to_camera_rotation() @ normals_hit
 
@@ -86,5 +92,6 @@ def render(scene: Scene, height: int, width: int) -> Rendering:
         rgb=rgb.T.reshape(height, width, 3),
         depth=depth.astype(np.float32).reshape(height, width),
         semseg=semseg.reshape(height, width),
+        colorseg=colorseg.reshape(height, width),
         normals=normals.T.astype(np.float32).reshape(height, width, 3),
     )

@@ -35,6 +35,14 @@ PALETTE = {
 }
 SIZES = {"small": 0.35, "large": 0.7}  # r in metres
 COLOR_NAMES, SIZE_NAMES = tuple(PALETTE), tuple(SIZES)
+# The colour-and-shape segmentation (`colorseg`): one label per (shape, colour) after background
+# and floor. Colours are distinct within a scene, so a label is one object, named as the caption
+# names it ("red cube").
+COLORSEG_NAMES = ("background", "floor") + tuple(f"{c} {s}" for s in SHAPES for c in COLOR_NAMES)
+
+
+def colorseg_label(shape: str, color: str) -> int:
+    return 2 + SHAPES.index(shape) * len(COLOR_NAMES) + COLOR_NAMES.index(color)
 
 FLOOR_HALF_SIZE = 7.0  # floor is the square |x|, |y| <= this
 PLACEMENT_HALF_SIZE = 2.4  # object centres lie in |x|, |y| <= this
