@@ -1,10 +1,12 @@
 """Decoded scores of a trained FourM under different generation settings, one eval config at a
 time: rgb -> semseg mIoU and rgb -> depth abs-rel (one argmax pass, guidance, sampled ROAR), and
 caption -> rgb consistency (scheme, guidance, temperature, FlexTok decoder guidance, and the
-chained route through a generated segmentation, `plan`).
+chained route through a generated segmentation, `plan`), and caption -> colorseg -> rgb_grid
+consistency (layout sampling, grid decoding, the true layout as the ceiling of the second step).
 
     python bench/decoding_settings.py --task semseg                 # runs/fourm_tiny/model
     python bench/decoding_settings.py --task consistency --samples 32 --only baseline plan_semseg
+    python bench/decoding_settings.py --task consistency_colorseg --samples 64
 
 Each setting is configs/eval/<task>.yaml with the generation entry of one modality replaced (and
 for consistency a plan or eval fields); the same seed for all, so they differ only by the setting.
@@ -44,10 +46,25 @@ CAPTION_TO_RGB = {
     "plan_semseg_cfg3": {"entry": RGB, "plan": PLAN},
     "flextok_guidance_3": {"entry": RGB, "eval": {"decode_guidance": 3.0}},
 }
+# caption -> colorseg -> rgb_grid (configs/eval/consistency_colorseg.yaml): how the layout is
+# sampled, how the grid is decoded from it, and the true layout instead of a generated one.
+LAYOUT = dict(ROAR, modality="colorseg", cfg_scale=2.0)
+GRID = dict(ARGMAX, condition_on=["colorseg"])
+CAPTION_TO_LAYOUT_TO_GRID = {
+    "baseline": {"entry": GRID},
+    "grid_maskgit_8_greedy": {"entry": dict(GRID, steps=8)},
+    "grid_roar_t0.5": {"entry": dict(GRID, scheme="roar", steps=8, temperature=0.5)},
+    "grid_with_caption": {"entry": ARGMAX},
+    "layout_cfg3": {"entry": GRID, "plan": [dict(LAYOUT, cfg_scale=3.0)]},
+    "layout_t0.7": {"entry": GRID, "plan": [dict(LAYOUT, temperature=0.7)]},
+    "true_layout": {"entry": GRID, "plan": [], "eval": {"inputs": ["caption", "colorseg"]}},
+}
 TASKS = {  # task: (modality whose generation entry changes, settings, metrics shown)
     "semseg": ("semseg", {k: {"entry": v} for k, v in DENSE.items()}, ("miou", "pixel_acc")),
     "depth": ("depth", {k: {"entry": v} for k, v in DENSE.items()}, ("abs_rel", "delta1")),
     "consistency": ("rgb", CAPTION_TO_RGB, ("consistency", "mismatched_consistency", "class_recall", "judge_consistency")),
+    "consistency_colorseg": ("rgb_grid", CAPTION_TO_LAYOUT_TO_GRID,
+                             ("consistency", "mismatched_consistency", "class_recall", "judge_consistency")),
 }
 
 
