@@ -48,14 +48,14 @@ CAPTION_TO_RGB = {
 }
 # caption -> colorseg -> rgb_grid (configs/eval/consistency_colorseg.yaml): how the layout is
 # sampled, how the grid is decoded from it, and the true layout instead of a generated one.
-LAYOUT = dict(ROAR, modality="colorseg", cfg_scale=2.0)
+LAYOUT = dict(ROAR, modality="colorseg", cfg_scale=3.0)
 GRID = dict(ARGMAX, condition_on=["colorseg"])
 CAPTION_TO_LAYOUT_TO_GRID = {
     "baseline": {"entry": GRID},
     "grid_maskgit_8_greedy": {"entry": dict(GRID, steps=8)},
     "grid_roar_t0.5": {"entry": dict(GRID, scheme="roar", steps=8, temperature=0.5)},
     "grid_with_caption": {"entry": ARGMAX},
-    "layout_cfg3": {"entry": GRID, "plan": [dict(LAYOUT, cfg_scale=3.0)]},
+    "layout_cfg2": {"entry": GRID, "plan": [dict(LAYOUT, cfg_scale=2.0)]},
     "layout_t0.7": {"entry": GRID, "plan": [dict(LAYOUT, temperature=0.7)]},
     "true_layout": {"entry": GRID, "plan": [], "eval": {"inputs": ["caption", "colorseg"]}},
 }
