@@ -89,11 +89,8 @@ def generate_images(model, ctx: EvalContext, batch) -> tuple[torch.Tensor, list[
 
 
 def seen_by(step, conds: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The conditions a target sees: its `condition_on` names, or all of them (as in `fourm generate`)."""
-    missing = [n for n in step.condition_on if n not in conds]
-    if missing:
-        raise ValueError(f"generation '{step.modality}': condition_on names '{missing[0]}', which is not an input "
-                         f"or planned target (available: {', '.join(conds)})")
+    """The conditions a target sees: its `condition_on` names (checked against the inputs and plan
+    when the config loads), or all of them (as in `fourm generate`)."""
     return {n: v for n, v in conds.items() if not step.condition_on or n in step.condition_on}
 
 

@@ -44,6 +44,7 @@ COLORSEG_NAMES = ("background", "floor") + tuple(f"{c} {s}" for s in SHAPES for 
 def colorseg_label(shape: str, color: str) -> int:
     return 2 + SHAPES.index(shape) * len(COLOR_NAMES) + COLOR_NAMES.index(color)
 
+
 FLOOR_HALF_SIZE = 7.0  # floor is the square |x|, |y| <= this
 PLACEMENT_HALF_SIZE = 2.4  # object centres lie in |x|, |y| <= this
 MIN_GAP = 0.12  # metres between the footprints of two objects
