@@ -2,6 +2,7 @@
 done here from the scene graph alone, determinism, resume, splits, captions."""
 from __future__ import annotations
 
+import json
 import math
 import os
 
@@ -203,6 +204,12 @@ def test_resume_refuses_other_settings(tmp_path):
     generate_scenes(tmp_path, n=2, n_val=1, resolution=8, seed=0, progress=False)
     with pytest.raises(ValueError, match="resolution"):
         generate_scenes(tmp_path, n=2, n_val=1, resolution=16, seed=0, progress=False)
+    manifest = tmp_path / "manifest.json"
+    made_before_colorseg = json.loads(manifest.read_text())
+    made_before_colorseg["files"].remove("colorseg.png")
+    manifest.write_text(json.dumps(made_before_colorseg))
+    with pytest.raises(ValueError, match="files="):  # resuming would mix shards with and without it
+        generate_scenes(tmp_path, n=2, n_val=1, resolution=8, seed=0, progress=False)
 
 
 def test_objects_never_overlap_and_colours_distinct():

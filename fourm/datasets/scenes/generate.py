@@ -83,8 +83,10 @@ def plan_shards(out_dir: Path, split: str, count: int, shard_size: int, seed: in
 
 
 def _settings(n: int, n_val: int, resolution: int, seed: int, shard_size: int) -> dict:
+    # `files`: a folder made before a file kind was added (colorseg) would resume into shards
+    # that lack it, so it is a setting too
     return {"generator_version": GENERATOR_VERSION, "seed": seed, "resolution": [resolution, resolution],
-            "shard_size": shard_size, "counts": {"train": n, "val": n_val}}
+            "shard_size": shard_size, "counts": {"train": n, "val": n_val}, "files": list(FILE_EXTENSIONS)}
 
 
 def _check_resumable(out_dir: Path, settings: dict) -> None:
@@ -109,7 +111,7 @@ def build_manifest(settings: dict, jobs: list[ShardJob], out_dir: Path, complete
         splits[split] = {"count": settings["counts"][split], "shards": shards}
     return {
         "dataset": "fourm-scenes", **settings, "complete": complete, "splits": splits,
-        "files": list(FILE_EXTENSIONS), "class_names": list(CLASS_NAMES),
+        "class_names": list(CLASS_NAMES),
         "colorseg_names": list(COLORSEG_NAMES), "shapes": list(SHAPES),
         "palette": {name: list(rgb) for name, rgb in PALETTE.items()},
         "sample_rng": "numpy.random.default_rng((seed, split_stream, index)), split_stream: " + json.dumps(SPLIT_STREAMS),
