@@ -52,6 +52,8 @@ def test_train_resume_and_load(tmp_path):
     assert steps == [1, 2, 3, 4, 5, 6]  # the second run continued at step 5
     tokenizer = load_tokenizer(tmp_path / "run")
     assert tokenizer.max_tokens == 16 and tokenizer.vocab_size == 1000
+    table, seen = tokenizer.measured_appearance  # what its codes draw, measured over the 12 training maps
+    assert table.shape == (1000, 6 * 4 * 4) and 0 < int(seen.sum()) <= 12 * 16
 
 
 def test_a_run_of_another_model_is_not_resumed(tmp_path):

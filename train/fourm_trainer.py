@@ -32,18 +32,26 @@ log = logging.getLogger(__name__)
 
 # ----------------------------------------------------------------------------- building
 
-def build_model_config(cfg: FourMTrainConfig):
+def build_model(cfg: FourMTrainConfig):
+    """A new FourM of `cfg.model`, with the code appearance tables of its grid tokenizers filled in."""
     from fourm.modalities import load_registry
-    from fourm.model import preset_config
+    from fourm.model import FourM, preset_config
     from fourm.paths import resolve
+    from train.code_appearance import code_appearance_tables
 
     m = cfg.model
     folder = resolve(m.modality_folder) if m.modality_folder else None
-    specs = list(load_registry(m.modalities, folder).values())
+    specs = load_registry(m.modalities, folder)
     fields = ("dim", "encoder_depth", "decoder_depth", "heads", "mlp_ratio", "norm", "qk_norm", "bias",
               "block_cross_modality", "causal_kinds", "grid_position_units", "grid_cross_bias")
     overrides = {k: getattr(m, k) for k in fields if getattr(m, k) is not None}
-    return preset_config(m.preset, specs, **overrides)
+    tables = code_appearance_tables(specs, m.code_appearance)
+    if tables:
+        overrides["code_appearance"] = {name: table.shape[1] for name, table in tables.items()}
+    model = FourM(preset_config(m.preset, list(specs.values()), **overrides))
+    if tables:
+        model.set_code_appearance(tables)
+    return model
 
 
 class MetricsLog:
@@ -136,11 +144,10 @@ def train(cfg: FourMTrainConfig, stop_after: Optional[int] = None, text_tokenize
     """Train (resuming from run_dir/checkpoints if there is one). `stop_after`: return after that
     optimizer step without the final checkpoint, as if killed (for tests). Returns the last
     metrics."""
-    from fourm.model import FourM
     from train.engine import seed_everything
 
     seed_everything(cfg.engine.seed)
-    return train_model(cfg, FourM(build_model_config(cfg)), stop_after, text_tokenizers)
+    return train_model(cfg, build_model(cfg), stop_after, text_tokenizers)
 
 
 def train_model(cfg: FourMTrainConfig, model, stop_after: Optional[int] = None,

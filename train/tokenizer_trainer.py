@@ -126,6 +126,34 @@ def val_batches(data_cfg, modality: str, data_kind: str, batch_size: int, rank: 
         yield resize_batch(data_kind, to_tensor(data_kind, items), image_size)
 
 
+def pass_batches(source: str, modality: str, data_kind: str, batch_size: int, image_size: Optional[int],
+                 on_error: str) -> Iterator[torch.Tensor]:
+    """Every sample of `source` once, in shard order, in raw batches (no augmentation)."""
+    from modality_tokenizers.raw import to_tensor
+
+    items = []
+    for sample in iter_samples(list_shards(source), [modality], on_error=on_error):
+        items.append(sample[modality])
+        if len(items) == batch_size:
+            yield resize_batch(data_kind, to_tensor(data_kind, items), image_size)
+            items = []
+    if items:
+        yield resize_batch(data_kind, to_tensor(data_kind, items), image_size)
+
+
+def describe_codes(tokenizer: nn.Module, cfg: TokenizerTrainConfig, data_kind: str) -> dict:
+    """What each code draws, measured over the training data (grid tokenizers, for FourM's code
+    appearance embeddings; see modality_tokenizers/grid/appearance.py). {} for other tokenizers."""
+    if not hasattr(tokenizer, "describe_codes"):
+        return {}
+    batches = pass_batches(cfg.data.train, raw_field(cfg.modality), data_kind, cfg.train.batch_size, model_image_size(tokenizer),
+                           cfg.data.on_error)
+    result = tokenizer.describe_codes(batches)
+    log.info("%s: measured what its codes draw (%d of %d codes seen)", cfg.modality, result["codes_seen"],
+             result["vocab_size"])
+    return result
+
+
 def count_samples(source: str, on_error: str) -> int:
     return sum(1 for _ in iter_samples(list_shards(source), [], on_error=on_error))
 
@@ -249,7 +277,7 @@ def train_tokenizer(cfg: TokenizerTrainConfig) -> dict:
     step = _run_steps(engine, cfg, spec.data, step, val_count, run_log)
     final = validate(engine, cfg, spec.data, val_count) if val_count else {}
     engine.save(ckpt_dir, {"step": step})
-    _save_tokenizer(engine, cfg, out, main)
+    _save_tokenizer(engine, cfg, out, main, spec.data)
     result = {**final, "step": step, "minutes": (time.time() - start) / 60, "skipped_steps": engine.skipped_steps}
     run_log.write({"event": "final", **result})
     run_log.close()
@@ -326,14 +354,15 @@ def _run_steps(engine, cfg: TokenizerTrainConfig, data_kind: str, step: int, val
     return step
 
 
-def _save_tokenizer(engine, cfg: TokenizerTrainConfig, out: Path, main: bool) -> None:
+def _save_tokenizer(engine, cfg: TokenizerTrainConfig, out: Path, main: bool, data_kind: str) -> None:
     """Consolidated weights (gathered under ZeRO-3) into a fresh CPU fp32 tokenizer, saved on rank 0
-    (the trained module itself may hold partitioned or bf16 parameters)."""
+    (the trained module itself may hold partitioned or bf16 parameters) with what its codes draw."""
     state = engine.consolidated_state_dict()
     if main:
         prefix = "tokenizer."
         tokenizer = build_tokenizer(cfg)
         tokenizer.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+        describe_codes(tokenizer.eval(), cfg, data_kind)
         tokenizer.save_pretrained(out)
     engine.barrier()
 

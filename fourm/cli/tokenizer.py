@@ -17,6 +17,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--nproc", type=int, default=1, help="processes for DeepSpeed (CPU: 1-2)")
     train.add_argument("overrides", nargs="*", help="key.sub=value overrides")
     train.set_defaults(func=run_train)
+    describe = sub.add_parser("describe-codes", help="measure what each code of a trained grid tokenizer draws "
+                              "(done when training ends; for tokenizers trained before)")
+    which = describe.add_mutually_exclusive_group(required=True)
+    which.add_argument("--config", help="the tokenizer's training config, configs/tokenizers/*.yaml")
+    which.add_argument("--modality", help="use the tokenizer_config named by this modality's registry entry")
+    describe.add_argument("overrides", nargs="*", help="key.sub=value overrides")
+    describe.set_defaults(func=run_describe)
 
 
 def config_path_for(args: argparse.Namespace) -> str:
@@ -49,4 +56,23 @@ def run_train(args: argparse.Namespace) -> int:
 
         metrics = run_tokenizer_training(path, args.overrides, nproc=args.nproc)
     print({k: round(v, 4) if isinstance(v, float) else v for k, v in (metrics or {}).items()})
+    return 0
+
+
+def run_describe(args: argparse.Namespace) -> int:
+    """Measure the code appearance of the tokenizer a training config saved (cfg.out) over its
+    training data, and write it beside the weights."""
+    from fourm.modalities import load_registry
+    from modality_tokenizers import load_tokenizer
+    from modality_tokenizers.grid.appearance import save_appearance
+    from train.tokenizer_config import load_tokenizer_train_config
+    from train.tokenizer_trainer import describe_codes
+
+    cfg = load_tokenizer_train_config(config_path_for(args), args.overrides)
+    tokenizer = load_tokenizer(cfg.out)
+    if not hasattr(tokenizer, "describe_codes"):
+        raise ValueError(f"{cfg.out}: a {type(tokenizer).__name__} has no grid codes to describe")
+    result = describe_codes(tokenizer, cfg, load_registry([cfg.modality])[cfg.modality].data)
+    save_appearance(cfg.out, *tokenizer.measured_appearance)
+    print(result)
     return 0

@@ -1,7 +1,7 @@
 """FourMConfig: everything that builds a FourM, saved beside its weights."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from fourm.modalities import ModalitySpec
@@ -37,6 +37,10 @@ class FourMConfig:
                     the start instead of learning the alignment through positions; 0 leaves a
                     head global. Empty (default): no bias, as models saved before the field
                     existed were trained
+    code_appearance: {modality: F}: image_grid modalities whose tokens are also embedded and
+                    predicted through a fixed (vocab, F) table of what each code draws, taken from
+                    their grid tokenizer when training starts (fourm/model/appearance.py). Empty
+                    (default): learned tables only, as models saved before the field were trained
     """
 
     dim: int
@@ -54,6 +58,7 @@ class FourMConfig:
     init_std: float = 0.02
     grid_position_units: float = 0.0
     grid_cross_bias: tuple[float, ...] = ()
+    code_appearance: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.dim % self.heads:
@@ -73,6 +78,11 @@ class FourMConfig:
         names = [m.name for m in self.modalities]
         if len(set(names)) != len(names):
             raise ValueError(f"modalities listed twice: {names}")
+        for name, features in self.code_appearance.items():
+            if name not in names:
+                raise ValueError(f"code_appearance: '{name}' is not one of the model's modalities {names}")
+            if features < 1:
+                raise ValueError(f"code_appearance: '{name}' needs a positive feature count, got {features}")
         bad = [k for k in self.causal_kinds if k not in ("text", "image_seq", "image_grid")]
         if bad:
             raise ValueError(f"causal_kinds: unknown kind {bad[0]!r}")

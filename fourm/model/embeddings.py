@@ -16,6 +16,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
+from fourm.model.appearance import AppearanceEmbedding
 from fourm.modalities import ModalitySpec
 
 
@@ -73,12 +74,15 @@ def position_table(spec: ModalitySpec, dim: int, text_positions: int, grid_units
 class ModalityEmbedding(nn.Module):
     """Token, position and modality embeddings of one modality, for encoder inputs and decoder queries."""
 
-    def __init__(self, spec: ModalitySpec, dim: int, text_positions: int, causal: bool, grid_units: float):
+    def __init__(self, spec: ModalitySpec, dim: int, text_positions: int, causal: bool, grid_units: float,
+                 appearance_features: int = 0):
         super().__init__()
         self.name = spec.name
         self.vocab_size = spec.vocab_size
         self.causal = causal
         self.tokens = nn.Embedding(spec.vocab_size, dim)
+        # what each code draws (fourm/model/appearance.py); None: the learned token table alone
+        self.appearance = AppearanceEmbedding(spec.vocab_size, appearance_features, dim) if appearance_features else None
         self.register_buffer("positions", position_table(spec, dim, text_positions, grid_units), persistent=False)
         self.encoder_modality = nn.Parameter(torch.zeros(dim))
         self.decoder_modality = nn.Parameter(torch.zeros(dim))
@@ -95,13 +99,18 @@ class ModalityEmbedding(nn.Module):
 
     def inputs(self, ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """ids, positions (n,) -> encoder input embeddings (n, D)."""
-        return self.tokens(ids) + self.positions[positions] + self.encoder_modality
+        return self.token_embedding(ids) + self.positions[positions] + self.encoder_modality
+
+    def token_embedding(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids (n,) -> (n, D): the learned row of each token, plus its code's appearance if any."""
+        rows = self.tokens(ids)
+        return rows if self.appearance is None else rows + self.appearance(ids)
 
     def queries(self, prev_ids: torch.Tensor, positions: torch.Tensor, is_first: torch.Tensor) -> torch.Tensor:
         """Decoder queries (n, D). prev_ids: the previous target token (used only if causal);
         is_first (n,) bool: no previous target token (the mask token stands in)."""
         base = self.mask_token.expand(positions.shape[0], -1)
         if self.causal:
-            teacher = self.tokens(prev_ids.clamp(0, self.vocab_size - 1))
+            teacher = self.token_embedding(prev_ids.clamp(0, self.vocab_size - 1))
             base = torch.where(is_first[:, None], base, teacher)
         return base + self.positions[positions] + self.decoder_modality

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fourm.model.appearance import TokenHead, standardise
 from fourm.model.batch import Batch
 from fourm.model.config import FourMConfig
 from fourm.model.embeddings import ModalityEmbedding, grid_cell_centres
@@ -73,14 +74,16 @@ class FourM(nn.Module):
         self.names = c.modality_names
         self.embeddings = nn.ModuleDict(
             {m.name: ModalityEmbedding(m, c.dim, c.text_positions, causal=m.kind in c.causal_kinds,
-                                       grid_units=c.grid_position_units) for m in c.modalities})
+                                       grid_units=c.grid_position_units,
+                                       appearance_features=c.code_appearance.get(m.name, 0)) for m in c.modalities})
         self.register_token = nn.Parameter(torch.zeros(c.dim))
         block_args = (c.dim, c.heads, c.mlp_ratio, c.qk_norm, c.bias, c.norm)
         self.encoder = nn.ModuleList(EncoderBlock(*block_args) for _ in range(c.encoder_depth))
         self.encoder_norm = make_norm(c.norm, c.dim, c.bias)
         self.decoder = nn.ModuleList(DecoderBlock(*block_args) for _ in range(c.decoder_depth))
         self.decoder_norm = make_norm(c.norm, c.dim, c.bias)
-        self.heads = nn.ModuleDict({m.name: nn.Linear(c.dim, m.vocab_size, bias=c.bias) for m in c.modalities})
+        self.heads = nn.ModuleDict({m.name: TokenHead(c.dim, m.vocab_size, c.bias, c.code_appearance.get(m.name, 0))
+                                    for m in c.modalities})
         causal = torch.tensor([m.kind in c.causal_kinds for m in c.modalities])
         self.register_buffer("causal_modality", causal, persistent=False)
         if c.grid_cross_bias:
@@ -104,6 +107,27 @@ class FourM(nn.Module):
             for p in (emb.tokens.weight, emb.encoder_modality, emb.decoder_modality, emb.mask_token):
                 nn.init.normal_(p, std=1.0)
         nn.init.normal_(self.register_token, std=1.0)
+        # The standardised appearance rows (F features of unit variance) projected to unit scale too.
+        for emb in self.embeddings.values():
+            if emb.appearance is not None:
+                nn.init.normal_(emb.appearance.project.weight, std=emb.appearance.table.shape[1] ** -0.5)
+
+    def set_code_appearance(self, tables: dict[str, torch.Tensor]) -> None:
+        """Fill the appearance tables {name: (V, F)} of `config.code_appearance` (standardised
+        here); they are buffers, saved and loaded with the weights."""
+        missing = sorted(set(self.config.code_appearance) - set(tables))
+        if missing:
+            raise ValueError(f"code_appearance: no table given for modality '{missing[0]}'")
+        for name, table in tables.items():
+            emb = self.embeddings[name].appearance if name in self.embeddings else None
+            if emb is None:
+                raise ValueError(f"code_appearance: modality '{name}' has no appearance table in this model")
+            if tuple(table.shape) != tuple(emb.table.shape):
+                raise ValueError(f"code_appearance: table of '{name}' has shape {tuple(table.shape)}, "
+                                 f"the model expects {tuple(emb.table.shape)}")
+            rows = standardise(table).to(emb.table.device)
+            emb.table.copy_(rows)
+            self.heads[name].appearance_table.copy_(rows)
 
     # ------------------------------------------------------------------ checks and packing
 

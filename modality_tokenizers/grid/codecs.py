@@ -6,6 +6,9 @@ Each codec has `in_channels`, `out_channels` and
     features(x) -> (B, in_channels, H, W)     network input built from a raw batch
     loss(out, x) -> (scalar, {name: float})   out (B, out_channels, H, W) against the raw batch
     to_batch(out) -> raw batch                 decoded map in the raw tensor convention
+    appearance(out) -> (B, C, H, W)            a soft, bounded view of the output (probabilities,
+                                               not argmax) that describes what a code draws
+    content(x) -> (B, C, H, W)                 the same view of a raw batch (one-hot classes, ...)
 """
 from __future__ import annotations
 
@@ -60,6 +63,12 @@ class DepthCodec(nn.Module):
         depth = torch.exp(out[:, :1].float() * self.log_std + self.log_mean)
         return torch.where(out[:, 1:] > 0, depth, torch.zeros_like(depth))  # (B, 1, H, W) metres
 
+    def appearance(self, out: Tensor) -> Tensor:
+        return torch.cat([out[:, :1].float(), out[:, 1:].float().sigmoid()], 1)  # log-depth, P(valid)
+
+    def content(self, x: Tensor) -> Tensor:
+        return self.features(x)  # normalised log-depth, valid
+
 
 class ClassMapCodec(nn.Module):
     """Class-index maps (B, H, W) long. Input through a class embedding, output logits, cross-entropy."""
@@ -93,6 +102,12 @@ class ClassMapCodec(nn.Module):
 
     def to_batch(self, out: Tensor) -> Tensor:
         return out.argmax(1)  # (B, H, W) long
+
+    def appearance(self, out: Tensor) -> Tensor:
+        return out.float().softmax(1)  # (B, num_classes, H, W) class probabilities
+
+    def content(self, x: Tensor) -> Tensor:
+        return F.one_hot(self._check(x), self.num_classes).permute(0, 3, 1, 2).float()
 
 
 class NormalCodec(nn.Module):
@@ -129,6 +144,12 @@ class NormalCodec(nn.Module):
         normals = F.normalize(out[:, :3].float(), dim=1)
         return torch.where(out[:, 3:] > 0, normals, torch.zeros_like(normals))
 
+    def appearance(self, out: Tensor) -> Tensor:
+        return torch.cat([F.normalize(out[:, :3].float(), dim=1), out[:, 3:].float().sigmoid()], 1)
+
+    def content(self, x: Tensor) -> Tensor:
+        return self.features(x)  # normals (0 where invalid), valid
+
 
 class RGBCodec(nn.Module):
     """RGB in [-1, 1] (B, 3, H, W) with an L1 + MSE loss (a baseline; FlexTok is the RGB tokenizer)."""
@@ -146,6 +167,12 @@ class RGBCodec(nn.Module):
 
     def to_batch(self, out: Tensor) -> Tensor:
         return out.float().clamp(-1, 1)
+
+    def appearance(self, out: Tensor) -> Tensor:
+        return self.to_batch(out)
+
+    def content(self, x: Tensor) -> Tensor:
+        return x.float()
 
 
 def build_codec(cfg) -> nn.Module:

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from modality_tokenizers.base import ModalityTokenizer, load_neural_tokenizer, register_tokenizer, save_neural_tokenizer
+from modality_tokenizers.grid.appearance import decoded_appearance, load_appearance, measure_appearance, save_appearance
 from modality_tokenizers.grid.codecs import build_codec
 from modality_tokenizers.grid.layers import GridDecoder, GridEncoder, LocalGridEncoder
 from modality_tokenizers.quantizers import FSQ
@@ -99,6 +100,7 @@ class GridTokenizer(nn.Module, ModalityTokenizer):
         dec_depth = config.depth if config.decoder_depth < 0 else config.decoder_depth
         self.decoder = GridDecoder(self.codec.out_channels, depth=dec_depth, grid_size=grid,
                                    code_dim=self.quantizer.dim, **common)
+        self.measured_appearance: Optional[tuple[Tensor, Tensor]] = None  # (table, seen), describe_codes
 
     # ------------------------------------------------------------------ protocol
     @property
@@ -144,6 +146,17 @@ class GridTokenizer(nn.Module, ModalityTokenizer):
         codes = self.quantizer.indices_to_codes(ids).to(self.decoder.pos.dtype)  # (B, N, d)
         return self.codec.to_batch(self.decoder(codes).float())
 
+    def code_appearance(self) -> Tensor:
+        """What each code draws, (vocab_size, F) (see appearance.py): measured over the training
+        data if `describe_codes` ran (it is saved with the tokenizer), else decoded."""
+        return self.measured_appearance[0] if self.measured_appearance is not None else decoded_appearance(self)
+
+    def describe_codes(self, batches) -> dict:
+        """Measure what each code draws over raw `batches`; kept, and saved by `save_pretrained`."""
+        self.measured_appearance = measure_appearance(self, batches)
+        seen = self.measured_appearance[1]
+        return {"codes_seen": int(seen.sum()), "vocab_size": int(seen.numel())}
+
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Raw batch -> (network output (B, C_out, H, W), ids (B, N))."""
         codes, ids = self.quantize(x)
@@ -170,11 +183,15 @@ class GridTokenizer(nn.Module, ModalityTokenizer):
     def save_pretrained(self, folder: str | os.PathLike) -> None:
         """Write model.safetensors + tokenizer_config.json; `from_pretrained(folder)` needs nothing else."""
         save_neural_tokenizer(self, folder, self.config)
+        if self.measured_appearance is not None:
+            save_appearance(folder, *self.measured_appearance)
 
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike) -> "GridTokenizer":
         source = f"{folder}/tokenizer_config.json"
-        return load_neural_tokenizer(cls, folder, lambda data: config_from_dict(data, source=source))
+        tokenizer = load_neural_tokenizer(cls, folder, lambda data: config_from_dict(data, source=source))
+        tokenizer.measured_appearance = load_appearance(folder)
+        return tokenizer
 
 
 def config_from_dict(data: dict, source: str = "<config>") -> GridTokenizerConfig:
