@@ -107,9 +107,10 @@ def stage_caption_tokenizer(size: QuickstartSize, out: Path) -> dict:
     return train_text_tokenizer(CAPTION_CONFIG, size.overrides.get("caption", ()))
 
 
-def tokenizer_stage(modality: str, needs: tuple[str, ...] = ()) -> Stage:
+def tokenizer_stage(modality: str, needs: tuple[str, ...] = (), recipe: tuple[str, ...] = ()) -> Stage:
     """Train one neural tokenizer with the config its registry entry names (after the scenes and
-    the stages in `needs`)."""
+    the stages in `needs`). `recipe`: extra marker params; changing them reruns the stage, and a
+    finished run is resumed at its last step (validation and saving only)."""
 
     def config() -> str:
         from fourm.modalities import load_registry
@@ -119,7 +120,7 @@ def tokenizer_stage(modality: str, needs: tuple[str, ...] = ()) -> Stage:
     def run(size: QuickstartSize, out: Path) -> dict:
         return train_fresh_if_changed(config(), size.overrides.get(modality, ()))
 
-    return Stage(f"{modality}_tokenizer", run, (modality,), lambda: (config(),), needs=("scenes",) + needs,
+    return Stage(f"{modality}_tokenizer", run, (modality, *recipe), lambda: (config(),), needs=("scenes",) + needs,
                  threads=lambda: config_threads(config()))
 
 
@@ -220,6 +221,10 @@ def stage_report(size: QuickstartSize, out: Path) -> dict:
     return write_quickstart_report(f"{run_dir}/model", "data/scenes/val", out, eval_overrides=overrides, extra=extra)
 
 
+# Grid tokenizers save what their codes draw (FourM's model.code_appearance) since 2026-12-03: a
+# tokenizer trained before is resumed at its last step, which measures them.
+GRID_RECIPE = ("codes described",)
+
 # In this order: a stage starts once the stages it needs are done and a core is free, so the
 # longest chain (rgb_vae -> FlexTok -> tokenize -> FourM) starts first and the other tokenizers and
 # the judge train beside it.
@@ -228,10 +233,10 @@ STAGES: tuple[Stage, ...] = (
     Stage("caption_tokenizer", stage_caption_tokenizer, configs=lambda: (CAPTION_CONFIG,), needs=("scenes",)),
     Stage("rgb_vae", stage_rgb_vae, configs=lambda: (RGB_VAE_CONFIG,), needs=("scenes",)),
     tokenizer_stage("rgb", needs=("rgb_vae",)),
-    tokenizer_stage("depth"),
-    tokenizer_stage("semseg"),
-    tokenizer_stage("colorseg"),
-    tokenizer_stage("rgb_grid"),
+    tokenizer_stage("depth", recipe=GRID_RECIPE),
+    tokenizer_stage("semseg", recipe=GRID_RECIPE),
+    tokenizer_stage("colorseg", recipe=GRID_RECIPE),
+    tokenizer_stage("rgb_grid", recipe=GRID_RECIPE),
     Stage("judge", stage_judge, configs=lambda: (JUDGE_CONFIG,), needs=("scenes",)),
     Stage("tokenize", stage_tokenize, TOKENIZED, needs=("scenes", *(f"{name}_tokenizer" for name in TOKENIZED)),
           threads=available_threads),
