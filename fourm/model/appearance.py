@@ -3,15 +3,17 @@
 A grid tokenizer's code is an arbitrary index: a learned embedding table tells two codes that draw
 nearly the same red patch apart as much as a red patch from sky, and each code's row is learned
 only from the steps where that code occurs. With `FourMConfig.code_appearance` a modality also
-carries a fixed table (V, F) of what each code draws (`GridTokenizer.code_appearance`: the
-decoded cell, as RGB, class probabilities or log-depth, pooled), standardised per feature. It
-enters twice:
+carries a fixed table (V, F) of what each code draws (`GridTokenizer.code_appearance`: the mean
+content of the cells that encode to the code, as RGB, class fractions or log-depth, pooled;
+modality_tokenizers/grid/appearance.py), standardised per feature. It enters twice:
 
     input embedding  += project(table[id])            project: F -> D, learned
     output logits    += to_appearance(h) @ table.T     to_appearance: D -> F, learned
 
 so what the model learns about one red patch carries over to every code that draws alike.
 The learned per-code embedding and head rows stay: the table adds to them, never replaces them.
+The embedding and the head each hold their own copy of the table (`FourM.set_code_appearance`
+fills both), so each module's forward reads only its own state, as ZeRO-3 gathering expects.
 """
 from __future__ import annotations
 
