@@ -52,6 +52,8 @@ class TargetConfig:
     token_schedule: fraction of tokens decoded per step for maskgit / roar (cosine|linear)
     top_k, top_p:  sampling filters (0 / 1.0 = off)
     cfg_scale:     classifier-free guidance scale (1 = none); cfg_weights: per-condition scales
+    cfg_schedule:  constant, or decay every guidance scale to 1 over the steps (linear|cosine):
+                   guidance fixes what the first tokens show without pushing the last ones
     condition_on:  conditions this target sees (default: all conditions and earlier targets)
     use_cache:     decode causal targets with the decoder KV cache (False: full re-runs, for checks)
     """
@@ -67,6 +69,7 @@ class TargetConfig:
     top_p: float = 1.0
     cfg_scale: float = 1.0
     cfg_weights: dict[str, float] = field(default_factory=dict)
+    cfg_schedule: Literal["constant", "linear", "cosine"] = "constant"
     condition_on: tuple[str, ...] = ()
     use_cache: bool = True
     auto_psnr: float = 30.0

@@ -8,7 +8,7 @@ import torch
 
 from fourm.config import ConfigError
 from fourm.data import synthetic_specs
-from fourm.generation import combine, filter_top_k, filter_top_p, generate_target, plan_passes, temperature_at, tokens_per_step
+from fourm.generation import GuidancePlan, combine, filter_top_k, filter_top_p, generate_target, plan_passes, temperature_at, tokens_per_step
 from fourm.generation_config import TargetConfig, check_modalities, load_generation_config
 from fourm.model import FourM, preset_config
 
@@ -73,6 +73,7 @@ def test_a_seeded_generator_repeats_and_another_seed_differs(model, target, cond
     (MODEL, "caption", dict(temperature=1.0, top_p=0.9)),
     (CAUSAL_RGB_MODEL, "rgb", dict(temperature=0.0)),
     (CAUSAL_RGB_MODEL, "rgb", dict(temperature=1.0, top_k=20, cfg_scale=2.5)),
+    (CAUSAL_RGB_MODEL, "rgb", dict(temperature=0.0, cfg_scale=4.0, cfg_schedule="linear")),
 ])
 def test_autoregressive_with_cache_gives_the_tokens_of_full_reruns(model, target, sampling):
     conds = conditions("depth", "semseg")
@@ -90,6 +91,26 @@ def test_text_stops_at_eos_and_pads_after_it():
         head.bias[3] = 10.0  # [EOS] is the most likely token everywhere
     ids = generate(model, "caption", conditions("rgb"), scheme="autoregressive", num_tokens=6, temperature=0.0)
     assert ids.tolist() == [[3, 0, 0, 0, 0, 0]] * B
+
+
+def test_guidance_schedule_decays_every_scale_to_one():
+    plan = GuidancePlan(tuple(plan_passes(["a"], 3.0)), "linear")
+    assert [p.weight for p in plan.at(0, 5)] == [None, 3.0] and [p.weight for p in plan.at(2, 5)] == [None, 2.0]
+    assert [p.conditions for p in plan.at(4, 5)] == [("a",)]  # scale 1: the conditional pass alone
+    assert [p.weight for p in plan.at(4, 5, keep_all=True)] == [None, 1.0]
+    weighted = GuidancePlan(tuple(plan_passes(["a", "b"], 1.0, {"a": 3.0, "b": 0.0})), "cosine")
+    assert [p.weight for p in weighted.at(4, 5)] == [None, pytest.approx(1.0), pytest.approx(1.0)]
+    assert GuidancePlan(tuple(plan_passes(["a"], 3.0))).at(4, 5) == plan.at(0, 5)  # constant
+
+
+def test_guidance_schedule_changes_parallel_decoding_but_not_its_first_step():
+    model = make_model(init_std=0.3)  # larger weights than the default init: conditions change the logits
+    conds = conditions("caption")
+    kw = dict(scheme="roar", steps=4, cfg_scale=4.0, temperature=1.0)
+    flat, decayed = (generate(model, "depth", conds, cfg_schedule=s, **kw) for s in ("constant", "linear"))
+    assert not torch.equal(flat, decayed)
+    first = generate(model, "depth", conds, **{**kw, "steps": 1})  # one step: the schedule is at its start
+    assert torch.equal(first, generate(model, "depth", conds, cfg_schedule="linear", **{**kw, "steps": 1}))
 
 
 @pytest.mark.parametrize("model, target, scheme", [(MODEL, "depth", "maskgit"), (MODEL, "rgb", "roar"),
@@ -112,6 +133,26 @@ def test_guidance_mixes_pass_logits():
     passes = plan_passes(["a", "b"], 1.0, {"a": 2.0, "b": 0.5})
     assert [p.conditions for p in passes] == [(), ("a",), ("b",)]
     assert combine([u, c1, c2], passes).tolist() == [3.0, 1.5]  # u + 2 (c1 - u) + 0.5 (c2 - u)
+
+
+def test_guidance_schedule_decays_every_scale_to_one():
+    plan = GuidancePlan(tuple(plan_passes(["a"], 3.0)), "linear")
+    assert [p.weight for p in plan.at(0, 5)] == [None, 3.0] and [p.weight for p in plan.at(2, 5)] == [None, 2.0]
+    assert [p.conditions for p in plan.at(4, 5)] == [("a",)]  # scale 1: the conditional pass alone
+    assert [p.weight for p in plan.at(4, 5, keep_all=True)] == [None, 1.0]
+    weighted = GuidancePlan(tuple(plan_passes(["a", "b"], 1.0, {"a": 3.0, "b": 0.0})), "cosine")
+    assert [p.weight for p in weighted.at(4, 5)] == [None, pytest.approx(1.0), pytest.approx(1.0)]
+    assert GuidancePlan(tuple(plan_passes(["a"], 3.0))).at(4, 5) == plan.at(0, 5)  # constant
+
+
+def test_guidance_schedule_changes_parallel_decoding_but_not_its_first_step():
+    model = make_model(init_std=0.3)  # larger weights than the default init: conditions change the logits
+    conds = conditions("caption")
+    kw = dict(scheme="roar", steps=4, cfg_scale=4.0, temperature=1.0)
+    flat, decayed = (generate(model, "depth", conds, cfg_schedule=s, **kw) for s in ("constant", "linear"))
+    assert not torch.equal(flat, decayed)
+    first = generate(model, "depth", conds, **{**kw, "steps": 1})  # one step: the schedule is at its start
+    assert torch.equal(first, generate(model, "depth", conds, cfg_schedule="linear", **{**kw, "steps": 1}))
 
 
 @pytest.mark.parametrize("model, target, scheme", [(MODEL, "depth", "maskgit"), (MODEL, "rgb", "roar"),

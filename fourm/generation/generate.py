@@ -13,7 +13,7 @@ from typing import Callable, Mapping, Optional, Union
 
 import torch
 
-from fourm.generation.guidance import GuidancePass, combine, plan_passes
+from fourm.generation.guidance import GuidancePass, GuidancePlan, combine, plan_passes
 from fourm.generation.samplers import AutoregressiveSampler, MaskGITSampler, ROARSampler, SamplingParams
 from fourm.model import FourM, ModalityTokens
 from fourm.modalities import ModalitySpec
@@ -62,7 +62,7 @@ def generate_target(model: FourM, conditions: Conditions, target_name: str, sche
                     batch_size: Optional[int] = None, on_prefix: Optional[PrefixHook] = None) -> torch.Tensor:
     """Token ids (B, N) of `target_name`. `scheme_cfg` is a `TargetConfig` (or anything with its
     fields: scheme, steps, num_tokens, temperature, temperature_schedule, token_schedule, top_k,
-    top_p, cfg_scale, cfg_weights, use_cache). Text stops at [EOS]; [PAD] fills the rest.
+    top_p, cfg_scale, cfg_weights, cfg_schedule, use_cache). Text stops at [EOS]; [PAD] fills the rest.
     `on_prefix` (causal targets only) may stop decoding early; untouched positions stay [PAD]."""
     spec = model.config.spec(target_name)
     if target_name in conditions:
@@ -74,6 +74,7 @@ def generate_target(model: FourM, conditions: Conditions, target_name: str, sche
     device = next(model.parameters()).device
     N = target_length(model, spec, getattr(scheme_cfg, "num_tokens", None))
     passes = plan_passes(list(conds), scheme_cfg.cfg_scale, getattr(scheme_cfg, "cfg_weights", None))
+    guidance = GuidancePlan(tuple(passes), getattr(scheme_cfg, "cfg_schedule", "constant"))
     params = SamplingParams(scheme_cfg.temperature, scheme_cfg.temperature_schedule, scheme_cfg.top_k, scheme_cfg.top_p)
     causal = model.embeddings[target_name].causal
     if causal:
@@ -81,48 +82,49 @@ def generate_target(model: FourM, conditions: Conditions, target_name: str, sche
             raise ValueError(f"'{target_name}' is decoded causally by this model: use scheme autoregressive, not {scheme_cfg.scheme}")
         sampler = AutoregressiveSampler(params, stop_id=TEXT_EOS_ID if spec.kind == "text" else None, pad_id=TEXT_PAD_ID)
         run = decode_with_cache if getattr(scheme_cfg, "use_cache", True) else decode_without_cache
-        return run(model, conds, passes, target_name, N, B, sampler, generator, device, on_prefix)
+        return run(model, conds, guidance, target_name, N, B, sampler, generator, device, on_prefix)
     if scheme_cfg.scheme == "maskgit":
         sampler, steps = MaskGITSampler(params, scheme_cfg.token_schedule), scheme_cfg.steps
     elif scheme_cfg.scheme == "roar":
         sampler, steps = ROARSampler(params, scheme_cfg.token_schedule), scheme_cfg.steps
     else:
         sampler, steps = ROARSampler(params, "linear", order="left_to_right"), N
-    return decode_parallel(model, conds, passes, target_name, N, B, sampler, steps, generator, device)
+    return decode_parallel(model, conds, guidance, target_name, N, B, sampler, steps, generator, device)
 
 
-def decode_parallel(model, conds, passes, name, N, B, sampler, steps, generator, device) -> torch.Tensor:
+def decode_parallel(model, conds, guidance: GuidancePlan, name, N, B, sampler, steps, generator, device) -> torch.Tensor:
     """MaskGIT / ROAR: decoded tokens become encoder inputs, the positions the sampler asks for
     become decoder targets; one `target_logits` call per step and guidance pass."""
     ids = torch.zeros(B, N, dtype=torch.long, device=device)
     done = torch.zeros(B, N, dtype=torch.bool, device=device)
     positions = torch.arange(N, device=device).expand(B, -1)
     sampler.set_steps(steps, N, generator, B)
-    for _ in range(sampler.num_steps):
+    for t in range(sampler.num_steps):
         block = ModalityTokens(ids, done, sampler.query(done), positions)
+        passes = guidance.at(t, sampler.num_steps)
         logits = combine([model.target_logits(_batch(conds, p, name, block))[name] for p in passes], passes)  # (B, N, V)
         out = sampler.step(logits, ids, done, generator)
         ids, done = out.ids, out.done
     return ids
 
 
-def decode_with_cache(model, conds, passes, name, N, B, sampler, generator, device, on_prefix=None) -> torch.Tensor:
+def decode_with_cache(model, conds, guidance: GuidancePlan, name, N, B, sampler, generator, device, on_prefix=None) -> torch.Tensor:
     """Left to right with one KV cache per guidance pass: each token costs one decoder step."""
-    states = [model.start_decoding(model.encode(_batch(conds, p, name, _empty_block(B, device))), name) for p in passes]
+    states = [model.start_decoding(model.encode(_batch(conds, p, name, _empty_block(B, device))), name) for p in guidance.passes]
     ids = torch.full((B, N), TEXT_PAD_ID, dtype=torch.long, device=device)
     sampler.set_steps(N, B, device)
     for i in range(N):
         prev = ids[:, i - 1: i] if i else ids[:, :1]  # (B, 1), ignored at i == 0
         pos = torch.full((B, 1), i, dtype=torch.long, device=device)
         first = torch.full((B, 1), i == 0, dtype=torch.bool, device=device)
-        logits = combine([model.decode_step(s, prev, pos, first)[:, 0] for s in states], passes)  # (B, V)
+        logits = combine([model.decode_step(s, prev, pos, first)[:, 0] for s in states], guidance.at(i, N, keep_all=True))  # (B, V)
         ids[:, i] = sampler.step(logits, generator).ids
         if sampler.all_finished or (on_prefix is not None and on_prefix(i + 1, ids)):
             break
     return ids
 
 
-def decode_without_cache(model, conds, passes, name, N, B, sampler, generator, device, on_prefix=None) -> torch.Tensor:
+def decode_without_cache(model, conds, guidance: GuidancePlan, name, N, B, sampler, generator, device, on_prefix=None) -> torch.Tensor:
     """The reference for `decode_with_cache`: re-runs encoder and decoder over the whole prefix
     for every token (O(N^2) work)."""
     ids = torch.full((B, N), TEXT_PAD_ID, dtype=torch.long, device=device)
@@ -131,6 +133,7 @@ def decode_without_cache(model, conds, passes, name, N, B, sampler, generator, d
     for i in range(N):
         role = torch.ones(B, i + 1, dtype=torch.bool, device=device)
         block = ModalityTokens(ids[:, : i + 1], ~role, role, positions[:, : i + 1])
+        passes = guidance.at(i, N, keep_all=True)  # as decode_with_cache, so the two agree
         logits = combine([model.target_logits(_batch(conds, p, name, block))[name][:, i] for p in passes], passes)
         ids[:, i] = sampler.step(logits, generator).ids
         if sampler.all_finished or (on_prefix is not None and on_prefix(i + 1, ids)):

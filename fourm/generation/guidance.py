@@ -6,6 +6,11 @@ Plain guidance with scale s runs a conditional pass (every condition) and an unc
 Per-condition weights w_i run one pass per condition i (only that condition kept):
     logits = u + sum_i w_i * (c_i - u)      (conditions without a weight get w = s)
 Scale 1 with no weights runs the conditional pass alone, so it equals no guidance exactly.
+
+A guidance schedule (`GuidancePlan.at`) decays every scale towards 1 over the decoding steps: strong
+guidance while the first tokens fix what the sample shows, none at the end, where guidance
+would push every remaining token away from what the unconditional model expects (for a class
+map: background cells turned into object colours).
 """
 from __future__ import annotations
 
@@ -13,6 +18,10 @@ from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
 
 import torch
+
+from fourm.generation.sampling import TemperatureSchedule, temperature_at
+
+GuidanceSchedule = TemperatureSchedule  # constant | linear | cosine, decaying to scale 1
 
 
 @dataclass(frozen=True)
@@ -46,3 +55,26 @@ def combine(logits: Sequence[torch.Tensor], passes: Sequence[GuidancePass]) -> t
     for lg, p in zip(logits[1:], passes[1:]):
         guided = guided + p.weight * (lg.float() - uncond)
     return guided
+
+
+
+@dataclass(frozen=True)
+class GuidancePlan:
+    """The passes of `plan_passes` and how their weights move over the decoding steps."""
+
+    passes: tuple[GuidancePass, ...]
+    schedule: GuidanceSchedule = "constant"
+
+    def at(self, step: int, num_steps: int, keep_all: bool = False) -> list[GuidancePass]:
+        """The passes of step `step` (0-based) of `num_steps`: each weight moves from its planned
+        value at the first step to 1 at the last (linear or half-cosine; constant keeps it).
+        Plain guidance that has reached weight 1 drops its unconditional pass (it would change
+        nothing) unless `keep_all` (callers whose passes hold state: one KV cache per pass)."""
+        if self.schedule == "constant" or len(self.passes) == 1:
+            return list(self.passes)
+        stepped = [p if p.weight is None else
+                   GuidancePass(p.conditions, temperature_at(step, num_steps, p.weight, self.schedule, end=1.0))
+                   for p in self.passes]
+        if not keep_all and len(stepped) == 2 and stepped[1].weight == 1.0:
+            return [stepped[1]]
+        return stepped
