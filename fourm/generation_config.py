@@ -51,6 +51,8 @@ class TargetConfig:
     temperature:   0 = greedy; temperature_schedule decays it to 0 over the steps (linear|cosine)
     token_schedule: fraction of tokens decoded per step for maskgit / roar (cosine|linear)
     top_k, top_p:  sampling filters (0 / 1.0 = off)
+    choice_temperature: maskgit only: Gumbel noise on the confidence ranking, decaying to 0 over
+                   the steps (0 = the most confident positions first, always)
     cfg_scale:     classifier-free guidance scale (1 = none); cfg_weights: per-condition scales
     cfg_schedule:  constant, or decay every guidance scale to 1 over the steps (linear|cosine):
                    guidance fixes what the first tokens show without pushing the last ones
@@ -67,6 +69,7 @@ class TargetConfig:
     token_schedule: Literal["cosine", "linear"] = "cosine"
     top_k: int = 0
     top_p: float = 1.0
+    choice_temperature: float = 0.0
     cfg_scale: float = 1.0
     cfg_weights: dict[str, float] = field(default_factory=dict)
     cfg_schedule: Literal["constant", "linear", "cosine"] = "constant"
@@ -89,6 +92,7 @@ class TargetConfig:
             (self.temperature >= 0, "temperature", f"must be >= 0, got {self.temperature}"),
             (self.top_k >= 0, "top_k", f"must be >= 0 (0 = off), got {self.top_k}"),
             (0 < self.top_p <= 1, "top_p", f"must be in (0, 1], got {self.top_p}"),
+            (self.choice_temperature >= 0, "choice_temperature", f"must be >= 0, got {self.choice_temperature}"),
             (self.cfg_scale >= 0, "cfg_scale", f"must be >= 0, got {self.cfg_scale}"),
         ]
         for ok, key, message in checks:

@@ -9,6 +9,7 @@ import torch
 from fourm.config import ConfigError
 from fourm.data import synthetic_specs
 from fourm.generation import GuidancePlan, combine, filter_top_k, filter_top_p, generate_target, plan_passes, temperature_at, tokens_per_step
+from fourm.generation.samplers import MaskGITSampler, SamplingParams
 from fourm.generation_config import TargetConfig, check_modalities, load_generation_config
 from fourm.model import FourM, preset_config
 
@@ -167,6 +168,24 @@ def test_top_k_one_equals_greedy(model, target, scheme):
 def test_causal_target_refuses_parallel_schemes():
     with pytest.raises(ValueError, match="causally.*autoregressive"):
         generate(MODEL, "caption", conditions("rgb"), scheme="maskgit")
+
+
+def test_maskgit_choice_temperature_reorders_positions_but_not_the_first_pick_without_noise():
+    """Confident position 0 goes first without noise; with a large choice temperature the order
+    follows the Gumbel draws, so other positions go first for some seeds."""
+    logits = torch.zeros(1, 4, 3)
+    logits[0, 0, 0] = 10.0  # position 0: one token almost certain; the others uniform
+    ids, done = torch.zeros(1, 4, dtype=torch.long), torch.zeros(1, 4, dtype=torch.bool)
+
+    def first_pick(choice, seed):
+        sampler = MaskGITSampler(SamplingParams(temperature=0.0), "linear", choice)
+        sampler.set_steps(4, 4)
+        return int(sampler.step(logits, ids, done, torch.Generator().manual_seed(seed)).new[0].nonzero())
+
+    assert {first_pick(0.0, seed) for seed in range(20)} == {0}
+    assert len({first_pick(100.0, seed) for seed in range(20)}) > 1
+    with pytest.raises(ValueError, match="choice_temperature"):
+        TargetConfig(modality="depth", choice_temperature=-1.0)
 
 
 def test_sampling_helpers():

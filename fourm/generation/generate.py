@@ -62,7 +62,7 @@ def generate_target(model: FourM, conditions: Conditions, target_name: str, sche
                     batch_size: Optional[int] = None, on_prefix: Optional[PrefixHook] = None) -> torch.Tensor:
     """Token ids (B, N) of `target_name`. `scheme_cfg` is a `TargetConfig` (or anything with its
     fields: scheme, steps, num_tokens, temperature, temperature_schedule, token_schedule, top_k,
-    top_p, cfg_scale, cfg_weights, cfg_schedule, use_cache). Text stops at [EOS]; [PAD] fills the rest.
+    top_p, cfg_scale, cfg_weights, cfg_schedule, choice_temperature, use_cache). Text stops at [EOS]; [PAD] fills the rest.
     `on_prefix` (causal targets only) may stop decoding early; untouched positions stay [PAD]."""
     spec = model.config.spec(target_name)
     if target_name in conditions:
@@ -84,7 +84,8 @@ def generate_target(model: FourM, conditions: Conditions, target_name: str, sche
         run = decode_with_cache if getattr(scheme_cfg, "use_cache", True) else decode_without_cache
         return run(model, conds, guidance, target_name, N, B, sampler, generator, device, on_prefix)
     if scheme_cfg.scheme == "maskgit":
-        sampler, steps = MaskGITSampler(params, scheme_cfg.token_schedule), scheme_cfg.steps
+        choice = getattr(scheme_cfg, "choice_temperature", 0.0)
+        sampler, steps = MaskGITSampler(params, scheme_cfg.token_schedule, choice), scheme_cfg.steps
     elif scheme_cfg.scheme == "roar":
         sampler, steps = ROARSampler(params, scheme_cfg.token_schedule), scheme_cfg.steps
     else:

@@ -83,7 +83,15 @@ class _ParallelSampler:
 
 class MaskGITSampler(_ParallelSampler):
     """Confidence-ranked parallel decoding: each step samples every undecoded position and keeps
-    the ones whose sampled token is most probable; the rest are masked again."""
+    the ones whose sampled token is most probable; the rest are masked again.
+
+    `choice_temperature` > 0 ranks by log p + tau_t * Gumbel noise with tau_t decaying linearly
+    from `choice_temperature` at the first step to 0 at the last (MaskGIT's "choice temperature"):
+    without it the most confident positions (background, for a class map) always go first."""
+
+    def __init__(self, params: SamplingParams, schedule: TokenSchedule = "cosine", choice_temperature: float = 0.0):
+        super().__init__(params, schedule)
+        self.choice_temperature = choice_temperature
 
     def query(self, done: torch.Tensor) -> torch.Tensor:
         return ~done  # (B, N): logits are needed for every undecoded position
@@ -93,6 +101,11 @@ class MaskGITSampler(_ParallelSampler):
         t = self.step_index
         sampled = self.params.sample(logits, t, self.num_steps, generator)  # (B, N)
         confidence = logits.float().log_softmax(-1).gather(-1, sampled[..., None])[..., 0]  # (B, N)
+        tau = self.choice_temperature * (1.0 - t / self.num_steps)
+        if tau > 0:
+            uniform = torch.rand(confidence.shape, generator=generator, device=confidence.device).clamp(1e-20, 1.0)
+            gumbel = -torch.log((-torch.log(uniform)).clamp_min(1e-20))  # (B, N)
+            confidence = confidence + tau * gumbel
         confidence = confidence.masked_fill(done, float("-inf"))
         keep = torch.topk(confidence, self.counts[t], dim=-1).indices  # (B, k)
         chosen = torch.zeros_like(done).scatter(-1, keep, True)
