@@ -193,6 +193,13 @@ def fourm_configs() -> tuple[str, ...]:
     return FOURM_CONFIG, load_train_config(FOURM_CONFIG).data.masking
 
 
+def report_configs() -> tuple[str, ...]:
+    """The shipped generation and evaluation configs the report runs: editing one reruns it."""
+    from eval.quickstart_report import EVALS, GENERATIONS
+
+    return (*(f"configs/generate/{name}.yaml" for name in GENERATIONS), *(f"configs/eval/{task}.yaml" for task in EVALS))
+
+
 def stage_judge(size: QuickstartSize, out: Path) -> dict:
     """The U-Net segmentation baseline on the real images: the independent judge of caption -> rgb
     consistency (configs/eval/consistency.yaml `judge`), and the baseline beside FourM's mIoU."""
@@ -241,8 +248,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("tokenize", stage_tokenize, TOKENIZED, needs=("scenes", *(f"{name}_tokenizer" for name in TOKENIZED)),
           threads=available_threads),
     Stage("fourm", stage_fourm, configs=fourm_configs, needs=("tokenize",), threads=available_threads),
-    # bump the params when a shipped generation config changes
-    Stage("report", stage_report, ("v6",), needs=("scenes", "rgb_tokenizer", "fourm", "judge"),
+    Stage("report", stage_report, ("v6",), report_configs, needs=("scenes", "rgb_tokenizer", "fourm", "judge"),
           threads=available_threads),
 )
 

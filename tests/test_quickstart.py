@@ -84,3 +84,14 @@ def drop_members(shard, suffix: str) -> None:
     with tarfile.open(shard, "w") as tar:
         for member, data in kept:
             tar.addfile(member, io.BytesIO(data))
+
+
+def test_the_report_reruns_when_a_shipped_generation_or_eval_config_changes():
+    from fourm.paths import resolve
+    from fourm.quickstart import STAGES, report_configs
+
+    report = next(s for s in STAGES if s.name == "report")
+    paths = report.configs()
+    assert paths == report_configs() and "configs/generate/caption_to_colorseg_to_rgb.yaml" in paths
+    assert "configs/eval/consistency_colorseg.yaml" in paths
+    assert all(resolve(p).is_file() for p in paths)
