@@ -36,12 +36,15 @@ ALL = "*"  # in alpha tables: every modality not named explicitly
 
 @dataclass(frozen=True)
 class MixtureComponent:
-    """One Dirichlet setting. Alphas map modality name (or '*' for the rest) to alpha >= 0."""
+    """One Dirichlet setting. Alphas map modality name (or '*' for the rest) to alpha >= 0.
+    input_tokens / target_tokens: this component's own [min, max] budgets (None: the config's)."""
 
     name: str
     input_alphas: dict[str, float]
     target_alphas: dict[str, float]
     weight: float = 1.0
+    input_tokens: Optional[tuple[int, int]] = None
+    target_tokens: Optional[tuple[int, int]] = None
 
 
 @dataclass(frozen=True)
@@ -58,8 +61,10 @@ class MaskingConfig:
     text_mean_span: float = 3.0
 
     def __post_init__(self) -> None:
-        for key in ("input_tokens", "target_tokens"):
-            lo, hi = getattr(self, key)
+        budgets = [(key, getattr(self, key)) for key in ("input_tokens", "target_tokens")]
+        budgets += [(f"mixture '{c.name}': {key}", getattr(c, key)) for c in self.mixture
+                    for key in ("input_tokens", "target_tokens") if getattr(c, key) is not None]
+        for key, (lo, hi) in budgets:
             if not 0 <= lo <= hi:
                 raise ValueError(f"{key}: need 0 <= min <= max, got [{lo}, {hi}]")
         if not self.mixture:
@@ -269,8 +274,9 @@ class Masker:
         capacity = np.array([tokens[n].size if n in tokens else 0 for n in self.names], dtype=np.int64)
         comp = int(torch.multinomial(self.weights, 1, generator=gen))
         rng = _numpy_rng(gen)
-        n_in = _randint(*self.config.input_tokens, gen)
-        n_tgt = _randint(*self.config.target_tokens, gen)
+        component = self.config.mixture[comp]
+        n_in = _randint(*(component.input_tokens or self.config.input_tokens), gen)
+        n_tgt = _randint(*(component.target_tokens or self.config.target_tokens), gen)
         in_counts = self._split(n_in, self.input_alphas[comp] * present, capacity, rng)
         tgt_counts = self._split(n_tgt, self.target_alphas[comp] * present, capacity - in_counts, rng)
         out = {}

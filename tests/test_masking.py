@@ -102,6 +102,18 @@ def test_rgb_to_all_only_feeds_rgb():
             assert name == "rgb" or not t.is_input.any()
 
 
+def test_a_component_budget_overrides_the_config_budget():
+    own = MixtureComponent("few", {"*": 0.5}, {"*": 0.5}, input_tokens=(3, 3), target_tokens=(5, 5))
+    masker = make_masker(input_tokens=(40, 40), target_tokens=(40, 40), mixture=(own,), seq_prefix_prob=0.0)
+    gen = torch.Generator().manual_seed(0)
+    for i in range(10):
+        out = masker(sample(i, caption_len=0), gen)  # no caption: text inputs are whole, not counted
+        assert sum(int(t.is_input.sum()) for t in out.values()) == 3
+        assert sum(int(t.is_target.sum()) for t in out.values()) == 5
+    with pytest.raises(ValueError, match="mixture 'bad': input_tokens"):
+        make_masker(mixture=(MixtureComponent("bad", {"*": 1.0}, {"*": 1.0}, input_tokens=(5, 2)),))
+
+
 def test_missing_modality_and_empty_caption_are_left_out():
     masker = make_masker(input_tokens=(60, 60), target_tokens=(60, 60))
     s = sample(0)
