@@ -136,26 +136,6 @@ def test_guidance_mixes_pass_logits():
     assert combine([u, c1, c2], passes).tolist() == [3.0, 1.5]  # u + 2 (c1 - u) + 0.5 (c2 - u)
 
 
-def test_guidance_schedule_decays_every_scale_to_one():
-    plan = GuidancePlan(tuple(plan_passes(["a"], 3.0)), "linear")
-    assert [p.weight for p in plan.at(0, 5)] == [None, 3.0] and [p.weight for p in plan.at(2, 5)] == [None, 2.0]
-    assert [p.conditions for p in plan.at(4, 5)] == [("a",)]  # scale 1: the conditional pass alone
-    assert [p.weight for p in plan.at(4, 5, keep_all=True)] == [None, 1.0]
-    weighted = GuidancePlan(tuple(plan_passes(["a", "b"], 1.0, {"a": 3.0, "b": 0.0})), "cosine")
-    assert [p.weight for p in weighted.at(4, 5)] == [None, pytest.approx(1.0), pytest.approx(1.0)]
-    assert GuidancePlan(tuple(plan_passes(["a"], 3.0))).at(4, 5) == plan.at(0, 5)  # constant
-
-
-def test_guidance_schedule_changes_parallel_decoding_but_not_its_first_step():
-    model = make_model(init_std=0.3)  # larger weights than the default init: conditions change the logits
-    conds = conditions("caption")
-    kw = dict(scheme="roar", steps=4, cfg_scale=4.0, temperature=1.0)
-    flat, decayed = (generate(model, "depth", conds, cfg_schedule=s, **kw) for s in ("constant", "linear"))
-    assert not torch.equal(flat, decayed)
-    first = generate(model, "depth", conds, **{**kw, "steps": 1})  # one step: the schedule is at its start
-    assert torch.equal(first, generate(model, "depth", conds, cfg_schedule="linear", **{**kw, "steps": 1}))
-
-
 @pytest.mark.parametrize("model, target, scheme", [(MODEL, "depth", "maskgit"), (MODEL, "rgb", "roar"),
                                                     (MODEL, "caption", "autoregressive")])
 def test_top_k_one_equals_greedy(model, target, scheme):

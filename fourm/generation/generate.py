@@ -62,8 +62,8 @@ def generate_target(model: FourM, conditions: Conditions, target_name: str, sche
                     batch_size: Optional[int] = None, on_prefix: Optional[PrefixHook] = None) -> torch.Tensor:
     """Token ids (B, N) of `target_name`. `scheme_cfg` is a `TargetConfig` (or anything with its
     fields: scheme, steps, num_tokens, temperature, temperature_schedule, token_schedule, top_k,
-    top_p, cfg_scale, cfg_weights, cfg_schedule, choice_temperature, use_cache). Text stops at [EOS]; [PAD] fills the rest.
-    `on_prefix` (causal targets only) may stop decoding early; untouched positions stay [PAD]."""
+    top_p, cfg_scale, cfg_weights, cfg_schedule, choice_temperature, use_cache). Text stops at
+    [EOS]; [PAD] fills the rest. `on_prefix` (causal targets only) may stop decoding early; untouched positions stay [PAD]."""
     spec = model.config.spec(target_name)
     if target_name in conditions:
         raise ValueError(f"'{target_name}' is both a condition and the target")
@@ -73,8 +73,8 @@ def generate_target(model: FourM, conditions: Conditions, target_name: str, sche
         raise ValueError("no conditions: pass batch_size for unconditional generation")
     device = next(model.parameters()).device
     N = target_length(model, spec, getattr(scheme_cfg, "num_tokens", None))
-    passes = plan_passes(list(conds), scheme_cfg.cfg_scale, getattr(scheme_cfg, "cfg_weights", None))
-    guidance = GuidancePlan(tuple(passes), getattr(scheme_cfg, "cfg_schedule", "constant"))
+    guidance = GuidancePlan(tuple(plan_passes(list(conds), scheme_cfg.cfg_scale, getattr(scheme_cfg, "cfg_weights", None))),
+                            getattr(scheme_cfg, "cfg_schedule", "constant"))
     params = SamplingParams(scheme_cfg.temperature, scheme_cfg.temperature_schedule, scheme_cfg.top_k, scheme_cfg.top_p)
     causal = model.embeddings[target_name].causal
     if causal:

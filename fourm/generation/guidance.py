@@ -57,7 +57,6 @@ def combine(logits: Sequence[torch.Tensor], passes: Sequence[GuidancePass]) -> t
     return guided
 
 
-
 @dataclass(frozen=True)
 class GuidancePlan:
     """The passes of `plan_passes` and how their weights move over the decoding steps."""
