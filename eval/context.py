@@ -50,7 +50,8 @@ def encode_values(spec: ModalitySpec, tokenizer: Any, values: Sequence) -> torch
     size = expected_size(tokenizer)
     if spec.data == "image_rgb" and size and x.shape[-1] != size:
         x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return torch.as_tensor(tokenizer.encode(x)).long().cpu()  # (B, N)
+    ids = torch.as_tensor(tokenizer.encode(x)).long().cpu()
+    return ids.reshape(ids.shape[0], -1)  # (B, N); pixel patches flat (B, N * values)
 
 
 @dataclass

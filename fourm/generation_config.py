@@ -152,6 +152,8 @@ def check_modalities(cfg: GenerationConfig, specs: Sequence, source: str = "<gen
 
 
 def _check_target(spec, target: TargetConfig, where: str) -> None:
+    if spec.kind == "image_patches":
+        raise ConfigError(f"{where}.modality': '{spec.name}' is image_patches, an encoder input only; it cannot be a target")
     if spec.kind == "text" and target.scheme != "autoregressive":
         raise ConfigError(f"{where}.scheme': text ('{spec.name}') is decoded causally; use autoregressive, not {target.scheme}")
     n = target.num_tokens

@@ -15,7 +15,9 @@ Per sample (all randomness from one `torch.Generator`):
      two within the target count) minus the inputs, so the model learns to produce prefixes;
    - text: T5-style span masking when the text has both roles (input: the text with each
      masked span replaced by a sentinel; target: sentinel, span, sentinel, span, ..., [EOS],
-     decoded causally), the whole text when it has one role (target: [S_0] text [EOS]).
+     decoded causally), the whole text when it has one role (target: [S_0] text [EOS]);
+   - image_patches (pixel patches, (N, values) per sample): inputs only, like image_grid inputs;
+     target alphas of this kind are 0 ('*' skips it, naming it is an error).
 
 Text budgets are approximate (sentinels and [EOS] add a few tokens); image budgets are exact.
 A modality missing from a sample, or an empty caption, simply takes no part for that sample.
@@ -101,7 +103,7 @@ class TextSpecials:
 class SampleTokens:
     """One modality of one masked sample: 1D tensors of equal length N."""
 
-    ids: torch.Tensor  # (N,) long
+    ids: torch.Tensor  # (N,) long; image_patches: (N, values)
     is_input: torch.Tensor  # (N,) bool
     is_target: torch.Tensor  # (N,) bool
     positions: torch.Tensor  # (N,) long
@@ -227,31 +229,45 @@ class Masker:
         for spec in self.specs:
             if spec.kind == "text" and spec.name not in self.text_specials:
                 raise ValueError(f"text modality '{spec.name}' needs TextSpecials (eos and sentinel ids)")
-        self.input_alphas = [self._alphas(c, c.input_alphas, source) for c in config.mixture]
-        self.target_alphas = [self._alphas(c, c.target_alphas, source) for c in config.mixture]
+        self.input_alphas = [self._alphas(c, c.input_alphas, source, targets=False) for c in config.mixture]
+        self.target_alphas = [self._alphas(c, c.target_alphas, source, targets=True) for c in config.mixture]
         self.weights = torch.tensor([c.weight for c in config.mixture], dtype=torch.float64)
         if float(self.weights.sum()) <= 0:
             raise ConfigError(f"{source}: mixture weights sum to 0")
 
-    def _alphas(self, comp: MixtureComponent, table: Mapping[str, float], source: str) -> np.ndarray:
+    def _alphas(self, comp: MixtureComponent, table: Mapping[str, float], source: str, targets: bool) -> np.ndarray:
         unknown = [k for k in table if k != ALL and k not in self.names]
         if unknown:
             raise ConfigError(f"{source}: mixture '{comp.name}' names modality '{unknown[0]}' "
                               f"that is not being trained (modalities: {', '.join(self.names)})")
         rest = table.get(ALL, 0.0)
-        return np.array([table.get(n, rest) for n in self.names], dtype=np.float64)
+        alphas = np.array([table.get(n, rest) for n in self.names], dtype=np.float64)
+        if targets:  # input-only kinds are never targets; '*' skips them
+            for i, spec in enumerate(self.specs):
+                if spec.kind == "image_patches":
+                    if table.get(spec.name, 0.0) > 0:
+                        raise ConfigError(f"{source}: mixture '{comp.name}': target_alphas names '{spec.name}', "
+                                          f"an {spec.kind} modality, which is an encoder input only")
+                    alphas[i] = 0.0
+        return alphas
 
     # -- validation -------------------------------------------------------------------
 
     def prepare(self, sample: Mapping[str, object]) -> dict[str, np.ndarray]:
-        """Validated 1D int64 token arrays of the modalities present (empty ones dropped)."""
+        """Validated int64 token arrays of the modalities present (empty ones dropped): 1D, or
+        (N, values) for image_patches."""
         out = {}
         for spec in self.specs:
             value = sample.get(spec.name)
             if value is None:
                 continue
             ids = np.asarray(value, dtype=np.int64).reshape(-1)
-            if spec.kind == "text":
+            if spec.kind == "image_patches":
+                if ids.size != spec.max_tokens * spec.values_per_token:
+                    raise ValueError(f"modality '{spec.name}': expected {spec.max_tokens} patches of "
+                                     f"{spec.values_per_token} values, got {ids.size} values")
+                ids = ids.reshape(spec.max_tokens, spec.values_per_token)
+            elif spec.kind == "text":
                 ids = ids[: spec.max_tokens]
             elif spec.kind == "image_seq" and not 1 <= ids.size <= spec.max_tokens:
                 # adaptive FlexTok lengths (`fourm tokenize --rgb-tokens auto`): any prefix 1..max_tokens
@@ -271,7 +287,7 @@ class Masker:
     def __call__(self, sample: Mapping[str, object], gen: torch.Generator) -> MaskedSample:
         tokens = self.prepare(sample)
         present = np.array([n in tokens for n in self.names])
-        capacity = np.array([tokens[n].size if n in tokens else 0 for n in self.names], dtype=np.int64)
+        capacity = np.array([len(tokens[n]) if n in tokens else 0 for n in self.names], dtype=np.int64)
         comp = int(torch.multinomial(self.weights, 1, generator=gen))
         rng = _numpy_rng(gen)
         component = self.config.mixture[comp]
@@ -298,7 +314,7 @@ class Masker:
     def _choose(self, spec: ModalitySpec, ids: np.ndarray, n_in: int, n_tgt: int, gen: torch.Generator) -> SampleTokens:
         if spec.kind == "text":
             return self._choose_text(spec, ids.tolist(), n_in, n_tgt, gen)
-        N = ids.size
+        N = len(ids)
         order = torch.randperm(N, generator=gen)
         is_input = torch.zeros(N, dtype=torch.bool)
         is_input[order[:n_in]] = True
@@ -327,6 +343,9 @@ class Masker:
         tokens = self.prepare(sample)
         if any(n not in tokens for n in (*inputs, *targets)):
             return None
+        input_only = [n for n in targets if self.specs[self.names.index(n)].kind == "image_patches"]
+        if input_only:
+            raise ValueError(f"'{input_only[0]}' is an image_patches modality, an encoder input only, not a target")
         out = {}
         for name in (*inputs, *targets):
             spec = self.specs[self.names.index(name)]
@@ -335,27 +354,29 @@ class Masker:
             if spec.kind == "text":
                 out[name] = self._choose_text(spec, ids.tolist(), int(is_in), int(not is_in), torch.Generator())
             else:
-                N = ids.size
+                N = len(ids)
                 flag = torch.ones(N, dtype=torch.bool)
                 out[name] = SampleTokens(torch.from_numpy(ids.copy()), flag if is_in else ~flag, ~flag if is_in else flag, torch.arange(N))
         return out
 
 
 def collate(samples: Sequence[MaskedSample], names: Sequence[str]):
-    """Pad masked samples into a batch {name: ModalityTokens (B, N_max)} with every name present."""
+    """Pad masked samples into a batch {name: ModalityTokens (B, N_max)} with every name present
+    (image_patches ids: (B, N_max, values))."""
     from fourm.model.batch import ModalityTokens
 
     B = len(samples)
     batch = {}
     for name in names:
-        length = max((s[name].ids.numel() for s in samples if name in s), default=0)
-        ids = torch.zeros(B, length, dtype=torch.long)
+        length = max((len(s[name].ids) for s in samples if name in s), default=0)
+        values = next((s[name].ids.shape[1:] for s in samples if name in s), ())  # image_patches: (F,)
+        ids = torch.zeros(B, length, *values, dtype=torch.long)
         positions = torch.zeros(B, length, dtype=torch.long)
         is_input = torch.zeros(B, length, dtype=torch.bool)
         is_target = torch.zeros(B, length, dtype=torch.bool)
         for b, s in enumerate(samples):
             if name in s:
-                t, n = s[name], s[name].ids.numel()
+                t, n = s[name], len(s[name].ids)
                 ids[b, :n], positions[b, :n], is_input[b, :n], is_target[b, :n] = t.ids, t.positions, t.is_input, t.is_target
         batch[name] = ModalityTokens(ids, is_input, is_target, positions)
     return batch

@@ -124,6 +124,22 @@ def tokenizer_stage(modality: str, needs: tuple[str, ...] = (), recipe: tuple[st
                  threads=lambda: config_threads(config()))
 
 
+def fixed_tokenizer_stage(modality: str) -> Stage:
+    """Save a tokenizer that learns nothing (pixel patches) from the config its registry entry names."""
+
+    def config() -> str:
+        from fourm.modalities import load_registry
+
+        return load_registry([modality])[modality].tokenizer_config
+
+    def run(size: QuickstartSize, out: Path) -> dict:
+        from train.fixed_tokenizer import save_fixed_tokenizer
+
+        return save_fixed_tokenizer(config(), size.overrides.get(modality, ()))
+
+    return Stage(f"{modality}_tokenizer", run, (modality,), lambda: (config(),))
+
+
 def available_threads() -> int:
     """The CPU cores this process may use."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -159,7 +175,7 @@ def stage_rgb_vae(size: QuickstartSize, out: Path) -> dict:
     return train_fresh_if_changed(RGB_VAE_CONFIG, size.overrides.get("rgb_vae", ()))
 
 
-TOKENIZED = ("rgb", "rgb_grid", "depth", "semseg", "colorseg", "caption")
+TOKENIZED = ("rgb", "rgb_pixels", "rgb_grid", "depth", "semseg", "colorseg", "caption")
 
 
 def stage_tokenize(size: QuickstartSize, out: Path) -> dict:
@@ -244,6 +260,7 @@ STAGES: tuple[Stage, ...] = (
     tokenizer_stage("semseg", recipe=GRID_RECIPE),
     tokenizer_stage("colorseg", recipe=GRID_RECIPE),
     tokenizer_stage("rgb_grid", recipe=GRID_RECIPE),
+    fixed_tokenizer_stage("rgb_pixels"),
     Stage("judge", stage_judge, configs=lambda: (JUDGE_CONFIG,), needs=("scenes",)),
     Stage("tokenize", stage_tokenize, TOKENIZED, needs=("scenes", *(f"{name}_tokenizer" for name in TOKENIZED)),
           threads=available_threads),

@@ -13,14 +13,16 @@ def _no_check(cfg: Any, path: Path) -> None:
 
 
 def _tokenizer_schema(path: Path):
-    """Tokenizer configs: the outer schema depends on whether the tokenizer is fitted or trained;
+    """Tokenizer configs: the outer schema depends on whether the tokenizer learns nothing, is fitted or trained;
     the `model` section is validated into the tokenizer class's own Config."""
     from fourm.config import read_yaml
     from modality_tokenizers import TOKENIZER_TYPES
 
     model_type = read_yaml(path)["model"]["type"]
     tok_cls = TOKENIZER_TYPES[model_type]
-    if hasattr(tok_cls, "fit"):
+    if hasattr(tok_cls, "from_config"):
+        from train.fixed_tokenizer import FixedTokenizerConfig as outer
+    elif hasattr(tok_cls, "fit"):
         from train.text_tokenizer import TextTokenizerTrainConfig as outer
     else:
         from train.tokenizer_config import TokenizerTrainConfig as outer

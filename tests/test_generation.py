@@ -206,7 +206,7 @@ def test_shipped_configs_pass_the_registry_checks_and_chain():
     cfg = load_generation_config("configs/generate/caption_to_semseg_to_rgb.yaml")
     assert cfg.conditions_of(1) == ("caption", "semseg")
     cfg = load_generation_config("configs/generate/rgb_to_depth_semseg_caption.yaml")
-    assert cfg.conditions_of(1) == ("rgb", "rgb_grid") and cfg.conditions_of(2) == ("rgb", "rgb_grid", "depth", "semseg")
+    assert cfg.conditions_of(1) == ("rgb", "rgb_pixels") and cfg.conditions_of(2) == ("rgb", "rgb_pixels", "depth", "semseg")
     cfg = load_generation_config("configs/generate/caption_to_colorseg_to_rgb.yaml")
     assert cfg.conditions_of(0) == ("caption",) and cfg.conditions_of(1) == ("colorseg",)  # the image from the layout alone
 
@@ -287,7 +287,7 @@ def test_one_file_fills_every_condition_stored_in_the_same_raw_file():
     from fourm.generation.shards import condition_files
 
     cfg = load_generation_config("configs/generate/rgb_to_depth_semseg_caption.yaml")
-    raw_exts = {"rgb": "rgb.png", "rgb_grid": "rgb.png", "depth": "depth.npy"}
-    assert condition_files(cfg, {"rgb": "x.png"}, raw_exts) == {"rgb": "x.png", "rgb_grid": "x.png"}
-    with pytest.raises(ValueError, match="condition 'rgb_grid' has source input"):
+    raw_exts = {"rgb": "rgb.png", "rgb_pixels": "rgb.png", "depth": "depth.npy"}
+    assert condition_files(cfg, {"rgb": "x.png"}, raw_exts) == {"rgb": "x.png", "rgb_pixels": "x.png"}
+    with pytest.raises(ValueError, match="condition 'rgb_pixels' has source input"):
         condition_files(cfg, {"rgb": "x.png"})  # without the registry's raw files nothing is shared

@@ -1,6 +1,6 @@
 """`fourm tokenizer train --config X.yaml` (or `--modality NAME`): train any modality's tokenizer.
 
-Tokenizers that are fitted (text) run in this process; neural tokenizers (grid, FlexTok) run on
+Tokenizers that are fitted (text) or learn nothing (pixel patches) run in this process; neural tokenizers (grid, FlexTok) run on
 the DeepSpeed engine, launched over `--nproc` processes with torchrun when more than one."""
 from __future__ import annotations
 
@@ -47,7 +47,11 @@ def run_train(args: argparse.Namespace) -> int:
     kind = model.get("type") if isinstance(model, dict) else None
     if kind not in TOKENIZER_TYPES:
         raise ConfigError(f"{path}: key 'model.type': unknown tokenizer type {kind!r} (known: {', '.join(sorted(TOKENIZER_TYPES))})")
-    if hasattr(TOKENIZER_TYPES[kind], "fit"):  # fitted, not gradient-trained
+    if hasattr(TOKENIZER_TYPES[kind], "from_config"):  # nothing to learn (pixel patches)
+        from train.fixed_tokenizer import save_fixed_tokenizer
+
+        metrics = save_fixed_tokenizer(path, args.overrides)
+    elif hasattr(TOKENIZER_TYPES[kind], "fit"):  # fitted, not gradient-trained
         from train.text_tokenizer import train_text_tokenizer
 
         metrics = train_text_tokenizer(path, args.overrides)

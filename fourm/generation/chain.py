@@ -7,7 +7,7 @@ A target with `num_tokens: auto` comes back as a list of B 1D tensors (lengths d
 fourm.generation.adaptive) and needs its tokenizer in `tokenizers`.
 
 Inputs are token ids per condition: image kinds (B, N) with N = max_tokens for grids and
-1..max_tokens for image_seq; text (B, L) word ids without specials, [PAD] = 0 on the right.
+1..max_tokens for image_seq, pixel patches flat (B, max_tokens * values); text (B, L) word ids without specials, [PAD] = 0 on the right.
 """
 from __future__ import annotations
 
@@ -27,10 +27,14 @@ def check_input(spec: ModalitySpec, ids: torch.Tensor, num_positions: int) -> No
         raise ValueError(f"condition '{spec.name}': expected integer token ids of shape (B, N), got "
                          f"{getattr(ids, 'dtype', type(ids).__name__)} {tuple(getattr(ids, 'shape', ()))}")
     N = ids.shape[1]
-    if spec.kind == "image_grid" and N != spec.max_tokens:
+    if spec.kind == "image_patches":
+        if N != spec.max_tokens * spec.values_per_token:
+            raise ValueError(f"condition '{spec.name}': {N} values, but its {spec.max_tokens} patches hold "
+                             f"{spec.max_tokens * spec.values_per_token}")
+    elif spec.kind == "image_grid" and N != spec.max_tokens:
         raise ValueError(f"condition '{spec.name}': {N} tokens, but its grid {list(spec.grid_size)} has {spec.max_tokens}")
     limit = spec.max_tokens if spec.kind == "image_seq" else num_positions
-    if not 1 <= N <= limit:
+    if spec.kind != "image_patches" and not 1 <= N <= limit:
         raise ValueError(f"condition '{spec.name}': {N} tokens, outside 1..{limit}")
     if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= spec.vocab_size):
         raise ValueError(f"condition '{spec.name}': token ids outside 0..{spec.vocab_size - 1}")

@@ -25,12 +25,15 @@ PrefixHook = Callable[[int, torch.Tensor], bool]
 
 
 def condition_tokens(spec: ModalitySpec, x: Union[torch.Tensor, ModalityTokens]) -> ModalityTokens:
-    """A condition as encoder inputs: ids (B, N) -> every token an input ([PAD] excluded for text)."""
+    """A condition as encoder inputs: ids (B, N) -> every token an input ([PAD] excluded for text);
+    pixel patches (B, N * values) -> (B, N, values)."""
     if isinstance(x, ModalityTokens):
         return x
     ids = x.long()
-    B, N = ids.shape
-    is_input = ids != TEXT_PAD_ID if spec.kind == "text" else torch.ones_like(ids, dtype=torch.bool)
+    if spec.kind == "image_patches":
+        ids = ids.reshape(ids.shape[0], spec.max_tokens, spec.values_per_token)
+    B, N = ids.shape[:2]
+    is_input = ids != TEXT_PAD_ID if spec.kind == "text" else torch.ones(B, N, dtype=torch.bool, device=ids.device)
     positions = torch.arange(N, device=ids.device).expand(B, -1).clone()
     return ModalityTokens(ids, is_input, torch.zeros_like(is_input), positions)
 

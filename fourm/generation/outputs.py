@@ -232,6 +232,8 @@ def _check_size(spec: ModalitySpec, path: Path, value: np.ndarray, size: Optiona
 
 
 def _token_ids_file(spec: ModalitySpec, path: Path, ids: np.ndarray) -> np.ndarray:
+    if spec.kind == "image_patches":
+        raise ValueError(f"{path}: '{spec.name}' takes an image file (pixel patches), not token ids")
     if spec.kind == "image_grid" and ids.size != spec.max_tokens:
         raise ValueError(f"{path}: {ids.size} token ids, but '{spec.name}' has a grid of {spec.max_tokens}")
     if not 1 <= ids.size <= spec.max_tokens:

@@ -15,14 +15,15 @@ import torch
 
 @dataclass
 class ModalityTokens:
-    ids: torch.Tensor  # (B, N) long, token ids (0 where padding)
+    ids: torch.Tensor  # (B, N) long, token ids (0 where padding); image_patches: (B, N, values) pixels
     is_input: torch.Tensor  # (B, N) bool, fed to the encoder
     is_target: torch.Tensor  # (B, N) bool, predicted by the decoder
     positions: torch.Tensor  # (B, N) long, position within its sequence
 
     def __post_init__(self) -> None:
-        shapes = {t.shape for t in (self.ids, self.is_input, self.is_target, self.positions)}
-        if len(shapes) != 1 or self.ids.dim() != 2:
+        shapes = {t.shape for t in (self.ids[:, :, 0] if self.ids.dim() == 3 else self.ids,
+                                    self.is_input, self.is_target, self.positions)}
+        if len(shapes) != 1 or self.ids.dim() not in (2, 3):
             raise ValueError(f"ModalityTokens: ids, is_input, is_target, positions must share one (B, N) shape, got {shapes}")
 
     def to(self, device: torch.device | str) -> "ModalityTokens":

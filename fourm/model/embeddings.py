@@ -1,6 +1,7 @@
 """Per-modality input embeddings and output heads, chosen by the modality's kind.
 
 image_grid: token + fixed 2D sin-cos position of the grid cell + learned modality embedding
+image_patches: linear map of the patch's pixels + 2D position of its cell + modality (inputs only)
 image_seq:  token + fixed 1D sin-cos position (index in the ordered sequence) + modality embedding
 text:       token + fixed 1D sin-cos position + modality embedding
 
@@ -18,6 +19,9 @@ from torch import nn
 
 from fourm.model.appearance import AppearanceEmbedding
 from fourm.modalities import ModalitySpec
+
+
+GRID_KINDS = ("image_grid", "image_patches")  # laid out on a 2D grid of cells over the image
 
 
 def sincos(positions: torch.Tensor, dim: int) -> torch.Tensor:
@@ -51,11 +55,11 @@ def sincos_2d(height: int, width: int, dim: int, units: float = 0.0) -> torch.Te
 
 
 def grid_cell_centres(specs: Sequence[ModalitySpec]) -> torch.Tensor:
-    """(M, P, 2): (row, col) centre of each image_grid modality's cell p in image sides (NaN for other
+    """(M, P, 2): (row, col) centre of each grid modality's cell p in image sides (NaN for other
     kinds and past the grid), P = the largest max_tokens; the distances of the cross-attention bias."""
     table = torch.full((len(specs), max(s.max_tokens for s in specs), 2), float("nan"))
     for m, spec in enumerate(specs):
-        if spec.kind == "image_grid":
+        if spec.kind in GRID_KINDS:
             h, w = spec.grid_size
             rows, cols = (cell_centres(h, 1.0) + 0.5).float(), (cell_centres(w, 1.0) + 0.5).float()
             table[m, : h * w] = torch.stack(torch.meshgrid(rows, cols, indexing="ij"), -1).reshape(h * w, 2)
@@ -64,7 +68,7 @@ def grid_cell_centres(specs: Sequence[ModalitySpec]) -> torch.Tensor:
 
 def position_table(spec: ModalitySpec, dim: int, text_positions: int, grid_units: float) -> torch.Tensor:
     """The fixed position table of one modality, chosen by kind."""
-    if spec.kind == "image_grid":
+    if spec.kind in GRID_KINDS:
         return sincos_2d(spec.grid_size[0], spec.grid_size[1], dim, grid_units)
     if spec.kind == "image_seq":
         return sincos_1d(spec.max_tokens, dim)
@@ -80,13 +84,16 @@ class ModalityEmbedding(nn.Module):
         self.name = spec.name
         self.vocab_size = spec.vocab_size
         self.causal = causal
-        self.tokens = nn.Embedding(spec.vocab_size, dim)
+        self.is_patches = spec.kind == "image_patches"
+        # pixel patches: one linear map of the patch's values (4M's RGB input); else a token table
+        self.tokens = nn.Linear(spec.values_per_token, dim) if self.is_patches else nn.Embedding(spec.vocab_size, dim)
         # what each code draws (fourm/model/appearance.py); None: the learned token table alone
         self.appearance = AppearanceEmbedding(spec.vocab_size, appearance_features, dim) if appearance_features else None
         self.register_buffer("positions", position_table(spec, dim, text_positions, grid_units), persistent=False)
         self.encoder_modality = nn.Parameter(torch.zeros(dim))
-        self.decoder_modality = nn.Parameter(torch.zeros(dim))
-        self.mask_token = nn.Parameter(torch.zeros(dim))
+        # decoder query parts; an input-only modality has none (every parameter must take part in a step)
+        self.decoder_modality = None if self.is_patches else nn.Parameter(torch.zeros(dim))
+        self.mask_token = None if self.is_patches else nn.Parameter(torch.zeros(dim))
 
     @property
     def num_positions(self) -> int:
@@ -102,13 +109,18 @@ class ModalityEmbedding(nn.Module):
         return self.token_embedding(ids) + self.positions[positions] + self.encoder_modality
 
     def token_embedding(self, ids: torch.Tensor) -> torch.Tensor:
-        """ids (n,) -> (n, D): the learned row of each token, plus its code's appearance if any."""
+        """ids (n,) -> (n, D): the learned row of each token, plus its code's appearance if any;
+        pixel patches (n, values) in 0..255 -> their linear map."""
+        if self.is_patches:
+            return self.tokens(ids.to(self.tokens.weight.dtype) / 127.5 - 1.0)
         rows = self.tokens(ids)
         return rows if self.appearance is None else rows + self.appearance(ids)
 
     def queries(self, prev_ids: torch.Tensor, positions: torch.Tensor, is_first: torch.Tensor) -> torch.Tensor:
         """Decoder queries (n, D). prev_ids: the previous target token (used only if causal);
         is_first (n,) bool: no previous target token (the mask token stands in)."""
+        if self.is_patches:
+            raise ValueError(f"modality '{self.name}' is image_patches, an encoder input only, never a target")
         base = self.mask_token.expand(positions.shape[0], -1)
         if self.causal:
             teacher = self.token_embedding(prev_ids.clamp(0, self.vocab_size - 1))

@@ -83,7 +83,7 @@ class FourM(nn.Module):
         self.decoder = nn.ModuleList(DecoderBlock(*block_args) for _ in range(c.decoder_depth))
         self.decoder_norm = make_norm(c.norm, c.dim, c.bias)
         self.heads = nn.ModuleDict({m.name: TokenHead(c.dim, m.vocab_size, c.bias, c.code_appearance.get(m.name, 0))
-                                    for m in c.modalities})
+                                    for m in c.modalities if m.kind != "image_patches"})  # inputs only: no head
         causal = torch.tensor([m.kind in c.causal_kinds for m in c.modalities])
         self.register_buffer("causal_modality", causal, persistent=False)
         if c.grid_cross_bias:
@@ -105,7 +105,10 @@ class FourM(nn.Module):
         # sits on a plateau (measured on a synthetic rgb->depth task, dim 64: loss 2.82 vs 1.87 after 40 steps).
         for emb in self.embeddings.values():
             for p in (emb.tokens.weight, emb.encoder_modality, emb.decoder_modality, emb.mask_token):
-                nn.init.normal_(p, std=1.0)
+                if p is not None:
+                    nn.init.normal_(p, std=1.0)
+            if emb.is_patches:  # pixels in [-1, 1] (variance ~1/3) over F values: unit-scale output
+                nn.init.normal_(emb.tokens.weight, std=(3.0 / emb.tokens.in_features) ** 0.5)
         nn.init.normal_(self.register_token, std=1.0)
         # The standardised appearance rows (F features of unit variance) projected to unit scale too.
         for emb in self.embeddings.values():
@@ -141,6 +144,8 @@ class FourM(nn.Module):
             used = tokens.is_input | tokens.is_target
             if bool((tokens.is_input & tokens.is_target).any()):
                 raise ValueError(f"modality '{name}': a token is both input and target")
+            if self.embeddings[name].is_patches:
+                self._check_patches(name, tokens)
             ids = tokens.ids[used]
             vocab = self.embeddings[name].vocab_size
             bad = ids[(ids < 0) | (ids >= vocab)]
@@ -152,15 +157,26 @@ class FourM(nn.Module):
             if bad.numel():
                 raise ValueError(f"modality '{name}': position {int(bad[0])} outside 0..{limit - 1}")
 
+    def _check_patches(self, name: str, tokens) -> None:
+        features = self.embeddings[name].tokens.in_features
+        if tokens.ids.shape[1] == 0:  # no patches in any sample of the batch (collated as (B, 0))
+            return
+        if tokens.ids.dim() != 3 or tokens.ids.shape[-1] != features:
+            raise ValueError(f"modality '{name}': pixel patches must be (B, N, {features}), got {tuple(tokens.ids.shape)}")
+        if bool(tokens.is_target.any()):
+            raise ValueError(f"modality '{name}' is image_patches, an encoder input only, never a target")
+
     def _gather(self, batch: Batch, role: str) -> Gathered:
         """Pack the tokens with `role` ('is_input' or 'is_target') of all modalities, left-aligned."""
         present = [n for n in self.names if n in batch]
-        ref = batch[present[0]].ids
+        # (B, N_m) each; pixel patches stand in as zeros here, `_embed` reads their values from the batch
+        flat = {n: batch[n].ids if batch[n].ids.dim() == 2 else torch.zeros_like(batch[n].positions) for n in present}
+        ref = flat[present[0]]
         B = ref.shape[0]
-        ids = torch.cat([batch[n].ids for n in present], 1)  # (B, N_total)
+        ids = torch.cat([flat[n] for n in present], 1)  # (B, N_total)
         positions = torch.cat([batch[n].positions for n in present], 1)
-        modality = torch.cat([torch.full_like(batch[n].ids, self.names.index(n)) for n in present], 1)
-        index = torch.cat([torch.arange(batch[n].ids.shape[1], device=ref.device).expand(B, -1) for n in present], 1)
+        modality = torch.cat([torch.full_like(flat[n], self.names.index(n)) for n in present], 1)
+        index = torch.cat([torch.arange(flat[n].shape[1], device=ref.device).expand(B, -1) for n in present], 1)
         selected = torch.cat([getattr(batch[n], role) for n in present], 1)
         count = selected.sum(1)  # (B,)
         length = int(count.max()) if B else 0
@@ -170,7 +186,7 @@ class FourM(nn.Module):
         take = lambda t: torch.gather(t, 1, order)
         return Gathered(take(ids), take(positions), take(modality), take(index), valid)
 
-    def _embed(self, g: Gathered, queries: bool) -> torch.Tensor:
+    def _embed(self, g: Gathered, queries: bool, batch: Batch) -> torch.Tensor:
         """Encoder inputs or decoder queries (B, L, D) for packed tokens. Every modality's
         embedding is called (possibly on no rows) so all parameters take part in every step."""
         B, L = g.ids.shape
@@ -183,10 +199,19 @@ class FourM(nn.Module):
             rows = g.valid & (g.modality == i)
             emb = self.embeddings[name]
             if queries:
-                x[rows] = emb(prev_ids[rows], g.positions[rows], is_first[rows]).to(x.dtype)
+                if not emb.is_patches:
+                    x[rows] = emb(prev_ids[rows], g.positions[rows], is_first[rows]).to(x.dtype)
+            elif emb.is_patches:
+                x[rows] = emb(self._patch_values(batch, name, rows, g), g.positions[rows]).to(x.dtype)
             else:
                 x[rows] = emb(g.ids[rows], g.positions[rows]).to(x.dtype)
         return x
+
+    def _patch_values(self, batch: Batch, name: str, rows: torch.Tensor, g: Gathered) -> torch.Tensor:
+        """The pixel values (n, F) of the packed rows `rows` (B, L) of image_patches modality `name`."""
+        if name not in batch or batch[name].ids.dim() != 3:  # absent, or an empty (B, 0) block
+            return torch.zeros(0, self.embeddings[name].tokens.in_features, dtype=torch.long, device=g.ids.device)
+        return batch[name].ids[rows.nonzero()[:, 0], g.index[rows]]
 
     def _cross_mask(self, enc: EncoderOutput, modality: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """Cross-attention mask of queries (B, T) of `modality` at `positions`: key padding (B, 1, 1, S)
@@ -224,7 +249,7 @@ class FourM(nn.Module):
     def encode(self, batch: Batch) -> EncoderOutput:
         """Run the encoder on the input tokens of `batch`."""
         g = self._gather(batch, "is_input")
-        x = self._embed(g, queries=False)  # (B, L, D)
+        x = self._embed(g, queries=False, batch=batch)  # (B, L, D)
         B = x.shape[0]
         x = torch.cat([self.register_token.expand(B, 1, -1), x], dim=1)  # (B, 1 + L, D)
         valid = torch.cat([torch.ones(B, 1, dtype=torch.bool, device=x.device), g.valid], dim=1)  # (B, S)
@@ -239,7 +264,7 @@ class FourM(nn.Module):
     def decode(self, enc: EncoderOutput, batch: Batch) -> tuple[torch.Tensor, Gathered]:
         """Decoder hidden states (B, T, D) of the target tokens of `batch`, and their packing."""
         g = self._gather(batch, "is_target")
-        x = self._embed(g, queries=True)  # (B, T, D)
+        x = self._embed(g, queries=True, batch=batch)  # (B, T, D)
         self_mask = self._decoder_self_mask(g)
         cross_mask = self._cross_mask(enc, g.modality, g.positions)
         for block in self.decoder:
@@ -254,6 +279,8 @@ class FourM(nn.Module):
         hidden, g = self.decode(self.encode(batch), batch)
         losses, counts, unused = {}, {}, hidden.new_zeros(())
         for i, name in enumerate(self.names):
+            if name not in self.heads:  # an input-only modality
+                continue
             rows = g.valid & (g.modality == i)
             logits = self.heads[name](hidden[rows])  # (n, V)
             if logits.shape[0] == 0:
