@@ -131,8 +131,8 @@ def write_quickstart_report(checkpoint: str, data: str, out: str | Path, example
     summary = headline_values(metrics, extra or {})
     intro = Section("fourm quickstart", text=f"Model {checkpoint}; data {data}. Scores from the eval configs below; "
                     "the generation grids use the shipped configs in configs/generate/. "
-                    "An input image (rgb→…) is read twice, as FlexTok tokens (rgb) and as a 16×16 token grid "
-                    "(rgb_grid, the spatially aligned view); dense maps decode in one argmax pass. Images are "
+                    "An input image (rgb→…) is read twice, as FlexTok tokens (rgb) and as 8×8 pixel patches "
+                    "(rgb_pixels, the encoder's exact view, as 4M reads RGB); dense maps decode in one argmax pass. Images are "
                     "generated as FlexTok tokens (rgb), and from a shape-and-colour layout (colorseg) as the 16×16 "
                     "grid (caption→colorseg→rgb_grid), whose cells hold shapes that 32 FlexTok tokens cannot.",
                     tables=[values_table(summary)])

@@ -43,7 +43,7 @@ def default_roles(session) -> tuple[list[str], list[str]]:
         conditions = [n for n in images if session.specs[n].raw_ext == first_file]
     else:
         conditions = [n for n in usable if session.specs[n].kind == "text"][:1]
-    return conditions, [n for n in usable if n not in conditions]
+    return conditions, [n for n in usable if n not in conditions and session.specs[n].kind != "image_patches"]
 
 
 def modality_controls(session, spec, is_condition: bool) -> ModalityControls:
@@ -145,7 +145,8 @@ def build(session) -> None:
     with gr.Row():
         sample = gr.Dropdown(keys, value=keys[0] if keys else None, label="val sample (for 'val sample' conditions)",
                              elem_id="a2a-sample")
-        targets = gr.Dropdown([s.name for s in usable], value=targets_default, multiselect=True,
+        generable = [s.name for s in usable if s.kind != "image_patches"]  # pixel patches are inputs only
+        targets = gr.Dropdown(generable, value=[n for n in targets_default if n in generable], multiselect=True,
                               label="targets, in generation order", elem_id="a2a-targets")
     preview = gr.Gallery(value=sample_previews(session, keys[0] if keys else None), label="the val sample",
                          columns=6, height="auto", elem_id="a2a-sample-preview")
