@@ -163,3 +163,14 @@ def test_a_batch_where_no_sample_has_patches_still_runs():
     batch = collate([masker.direction(sample(b), [], ["semseg"]) for b in range(2)], ["rgb_pixels", "semseg"])
     assert batch["rgb_pixels"].ids.shape == (2, 0)
     assert set(model()(batch).losses) == {"semseg"}
+
+
+def test_the_shipped_pixel_tokenizer_config_saves_a_loadable_tokenizer_and_checks_the_registry(tmp_path):
+    from train.fixed_tokenizer import save_fixed_tokenizer
+
+    config = "configs/tokenizers/rgb_pixels_scenes.yaml"
+    assert save_fixed_tokenizer(config, [f"out={tmp_path / 'tok'}"]) == {"tokens": 64, "values_per_token": 192}
+    tokenizer = load_tokenizer(tmp_path / "tok")
+    assert tokenizer.encode(torch.zeros(1, 3, 64, 64)).shape == (1, 64, 192)
+    with pytest.raises(ConfigError, match="rgb_pixels"):
+        save_fixed_tokenizer(config, [f"out={tmp_path / 'bad'}", "model.patch_size=4"])
