@@ -28,6 +28,7 @@ def masking_yaml(view: str) -> str:
 def probe(view: str, steps: int, out: Path) -> dict:
     from eval.config import load_eval_config
     from eval.run import evaluate
+    from fourm.modalities import load_registry
     from train.fourm_config import load_train_config
     from train.fourm_trainer import train
 
@@ -35,9 +36,11 @@ def probe(view: str, steps: int, out: Path) -> dict:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     (folder / "masking.yaml").write_text(masking_yaml(view))
+    # code appearance tables exist for token grids only, not for pixel patches
+    described = [view] if load_registry([view])[view].kind == "image_grid" else []
     overrides = [f"run_dir={folder / 'run'}", f"steps={steps}", f"val_every={steps}", f"checkpoint_every={steps}",
-                 f"model.modalities=[{view},semseg]", "model.code_appearance=[semseg]" if view == "rgb_pixels"
-                 else f"model.code_appearance=[{view},semseg]", f"data.masking={folder / 'masking.yaml'}",
+                 f"model.modalities=[{view},semseg]", f"model.code_appearance=[{','.join([*described, 'semseg'])}]",
+                 f"data.masking={folder / 'masking.yaml'}",
                  "data.text_tokenizers={}", f"data.val_directions=[{{inputs: [{view}], targets: [semseg]}}]"]
     train(load_train_config("configs/train/tiny.yaml", overrides))
     logged = [json.loads(line) for line in (folder / "run" / "metrics.jsonl").read_text().splitlines()]

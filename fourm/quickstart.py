@@ -107,15 +107,20 @@ def stage_caption_tokenizer(size: QuickstartSize, out: Path) -> dict:
     return train_text_tokenizer(CAPTION_CONFIG, size.overrides.get("caption", ()))
 
 
+def registry_tokenizer_config(modality: str) -> str:
+    """The tokenizer config that the modality's registry entry names."""
+    from fourm.modalities import load_registry
+
+    return load_registry([modality])[modality].tokenizer_config
+
+
 def tokenizer_stage(modality: str, needs: tuple[str, ...] = (), recipe: tuple[str, ...] = ()) -> Stage:
     """Train one neural tokenizer with the config its registry entry names (after the scenes and
     the stages in `needs`). `recipe`: extra marker params; changing them reruns the stage, and a
     finished run is resumed at its last step (validation and saving only)."""
 
     def config() -> str:
-        from fourm.modalities import load_registry
-
-        return load_registry([modality])[modality].tokenizer_config
+        return registry_tokenizer_config(modality)
 
     def run(size: QuickstartSize, out: Path) -> dict:
         return train_fresh_if_changed(config(), size.overrides.get(modality, ()))
@@ -127,17 +132,12 @@ def tokenizer_stage(modality: str, needs: tuple[str, ...] = (), recipe: tuple[st
 def fixed_tokenizer_stage(modality: str) -> Stage:
     """Save a tokenizer that learns nothing (pixel patches) from the config its registry entry names."""
 
-    def config() -> str:
-        from fourm.modalities import load_registry
-
-        return load_registry([modality])[modality].tokenizer_config
-
     def run(size: QuickstartSize, out: Path) -> dict:
         from train.fixed_tokenizer import save_fixed_tokenizer
 
-        return save_fixed_tokenizer(config(), size.overrides.get(modality, ()))
+        return save_fixed_tokenizer(registry_tokenizer_config(modality), size.overrides.get(modality, ()))
 
-    return Stage(f"{modality}_tokenizer", run, (modality,), lambda: (config(),))
+    return Stage(f"{modality}_tokenizer", run, (modality,), lambda: (registry_tokenizer_config(modality),))
 
 
 def available_threads() -> int:
