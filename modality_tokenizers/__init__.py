@@ -5,5 +5,6 @@ from modality_tokenizers import text  # noqa: F401  (registers "text")
 from modality_tokenizers import grid  # noqa: F401  (registers "grid")
 from modality_tokenizers import flextok  # noqa: F401  (registers "flextok", "kl_vae")
 from modality_tokenizers import patches  # noqa: F401  (registers "pixel_patches")
+from modality_tokenizers import centres  # noqa: F401  (registers "object_centres")
 
 __all__ = ["TOKENIZER_TYPES", "load_tokenizer", "register_tokenizer"]

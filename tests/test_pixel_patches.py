@@ -82,9 +82,9 @@ def test_masking_refuses_patches_named_as_a_target():
         direction_masker.prepare({"rgb_pixels": np.zeros(47)})
 
 
-def model() -> FourM:
+def model(patch_stem: str = "linear") -> FourM:
     torch.manual_seed(0)
-    return FourM(preset_config("micro", SPECS, grid_position_units=16, grid_cross_bias=(0.0, 16.0)))
+    return FourM(preset_config("micro", SPECS, grid_position_units=16, grid_cross_bias=(0.0, 16.0), patch_stem=patch_stem))
 
 
 def direction_batch(seed: int = 0, B: int = 3) -> dict:
@@ -92,8 +92,9 @@ def direction_batch(seed: int = 0, B: int = 3) -> dict:
     return collate([masker.direction(sample(seed + b), ["rgb_pixels"], ["semseg"]) for b in range(B)], ["rgb_pixels", "semseg"])
 
 
-def test_fourm_reads_the_pixels_and_trains_their_embedding():
-    net = model().train()
+@pytest.mark.parametrize("patch_stem", ["linear", "conv"])
+def test_fourm_reads_the_pixels_and_trains_their_embedding(patch_stem):
+    net = model(patch_stem).train()
     assert "rgb_pixels" not in net.heads  # an input has no output head
     batch = direction_batch()
     out = net(batch)
@@ -155,6 +156,21 @@ def test_generation_takes_flat_patch_conditions_and_refuses_them_as_targets():
     cfg = GenerationConfig(targets=(TargetConfig(modality="rgb_pixels"),), conditions=(ConditionConfig("semseg"),))
     with pytest.raises(ConfigError, match=r"targets\[0\].modality': 'rgb_pixels' is image_patches, an encoder input only"):
         check_modalities(cfg, SPECS)
+
+
+def test_conv_patch_stem_embeds_each_patch_alone_at_unit_scale():
+    from fourm.model.patch_stem import ConvPatchStem
+
+    torch.manual_seed(0)
+    stem = ConvPatchStem(4, 32)
+    values = TOKENIZER.encode(images(2)).reshape(32, 48).float() / 127.5 - 1.0
+    out = stem(values)
+    assert out.shape == (32, 32) and 0.9 < out.std().item() < 1.1
+    assert torch.allclose(stem(values[5:6]), out[5:6], atol=1e-6)  # a patch's embedding ignores the others
+    with pytest.raises(ValueError, match="power of 2"):
+        ConvPatchStem(6, 32)
+    with pytest.raises(ValueError, match="patch_stem must be 'linear' or 'conv'"):
+        model("mlp")
 
 
 def test_a_batch_where_no_sample_has_patches_still_runs():

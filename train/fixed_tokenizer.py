@@ -1,5 +1,5 @@
-"""Save a tokenizer that learns nothing (pixel patches) from its YAML config, checked against its
-modality's registry entry: `fourm tokenizer train --config configs/tokenizers/rgb_pixels_scenes.yaml`."""
+"""Save a tokenizer that learns nothing (pixel patches, object centres) from its YAML config, checked
+against its modality's registry entry: `fourm tokenizer train --config configs/tokenizers/rgb_pixels_scenes.yaml`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,6 +34,9 @@ def save_fixed_tokenizer(config_path: str | Path, overrides: Sequence[str] = ())
     if tokenizer.max_tokens != spec.max_tokens or (spec.grid_size and tuple(spec.grid_size) != (grid, grid)):
         raise ConfigError(f"{config_path}: the tokenizer gives {tokenizer.max_tokens} tokens ({grid}x{grid}), "
                           f"modality '{spec.name}' expects {spec.max_tokens} ({list(spec.grid_size or [])})")
+    if tokenizer.vocab_size != spec.vocab_size:
+        raise ConfigError(f"{config_path}: the tokenizer has {tokenizer.vocab_size} ids, modality '{spec.name}' "
+                          f"says vocab_size {spec.vocab_size}")
     if getattr(tokenizer.config, "patch_size", spec.patch_size) != spec.patch_size:
         raise ConfigError(f"{config_path}: patch_size {tokenizer.config.patch_size}, modality '{spec.name}' "
                           f"says {spec.patch_size}")

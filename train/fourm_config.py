@@ -30,6 +30,7 @@ class ModelSection:
     causal_kinds: Optional[tuple[str, ...]] = None
     grid_position_units: Optional[float] = None
     grid_cross_bias: Optional[tuple[float, ...]] = None
+    patch_stem: Optional[Literal["linear", "conv"]] = None
     code_appearance: tuple[str, ...] = ()  # image_grid modalities embedded through what their codes draw
 
 

@@ -43,7 +43,7 @@ def build_model(cfg: FourMTrainConfig):
     folder = resolve(m.modality_folder) if m.modality_folder else None
     specs = load_registry(m.modalities, folder)
     fields = ("dim", "encoder_depth", "decoder_depth", "heads", "mlp_ratio", "norm", "qk_norm", "bias",
-              "block_cross_modality", "causal_kinds", "grid_position_units", "grid_cross_bias")
+              "block_cross_modality", "causal_kinds", "grid_position_units", "grid_cross_bias", "patch_stem")
     overrides = {k: getattr(m, k) for k in fields if getattr(m, k) is not None}
     tables = code_appearance_tables(specs, m.code_appearance)
     if tables:

@@ -41,6 +41,9 @@ class FourMConfig:
                     predicted through a fixed (vocab, F) table of what each code draws, taken from
                     their grid tokenizer when training starts (fourm/model/appearance.py). Empty
                     (default): learned tables only, as models saved before the field were trained
+    patch_stem:     how image_patches inputs are embedded: 'linear' (4M's, the default, as models
+                    saved before the field were trained) or 'conv', a small CNN per patch
+                    (fourm/model/patch_stem.py) that tells shapes apart sooner (README)
     """
 
     dim: int
@@ -59,6 +62,7 @@ class FourMConfig:
     grid_position_units: float = 0.0
     grid_cross_bias: tuple[float, ...] = ()
     code_appearance: dict[str, int] = field(default_factory=dict)
+    patch_stem: Literal["linear", "conv"] = "linear"
 
     def __post_init__(self) -> None:
         if self.dim % self.heads:

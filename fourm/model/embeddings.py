@@ -18,6 +18,7 @@ from einops import rearrange
 from torch import nn
 
 from fourm.model.appearance import AppearanceEmbedding
+from fourm.model.patch_stem import ConvPatchStem
 from fourm.modalities import ModalitySpec
 
 
@@ -75,18 +76,28 @@ def position_table(spec: ModalitySpec, dim: int, text_positions: int, grid_units
     return sincos_1d(spec.max_tokens * text_positions, dim)
 
 
+def patch_embedding(spec: ModalitySpec, dim: int, stem: str) -> nn.Module:
+    """The embedding of one pixel patch: 'linear' (4M's) or 'conv' (fourm/model/patch_stem.py)."""
+    if stem == "conv":
+        return ConvPatchStem(spec.patch_size, dim)
+    if stem != "linear":
+        raise ValueError(f"patch_stem must be 'linear' or 'conv', got {stem!r}")
+    return nn.Linear(spec.values_per_token, dim)
+
+
 class ModalityEmbedding(nn.Module):
     """Token, position and modality embeddings of one modality, for encoder inputs and decoder queries."""
 
     def __init__(self, spec: ModalitySpec, dim: int, text_positions: int, causal: bool, grid_units: float,
-                 appearance_features: int = 0):
+                 appearance_features: int = 0, patch_stem: str = "linear"):
         super().__init__()
         self.name = spec.name
         self.vocab_size = spec.vocab_size
         self.causal = causal
         self.is_patches = spec.kind == "image_patches"
-        # pixel patches: one linear map of the patch's values (4M's RGB input); else a token table
-        self.tokens = nn.Linear(spec.values_per_token, dim) if self.is_patches else nn.Embedding(spec.vocab_size, dim)
+        # pixel patches: a linear map of the patch's values (4M's RGB input) or a small CNN; else a token table
+        self.tokens = (patch_embedding(spec, dim, patch_stem) if self.is_patches
+                       else nn.Embedding(spec.vocab_size, dim))
         # what each code draws (fourm/model/appearance.py); None: the learned token table alone
         self.appearance = AppearanceEmbedding(spec.vocab_size, appearance_features, dim) if appearance_features else None
         self.register_buffer("positions", position_table(spec, dim, text_positions, grid_units), persistent=False)
@@ -112,7 +123,7 @@ class ModalityEmbedding(nn.Module):
         """ids (n,) -> (n, D): the learned row of each token, plus its code's appearance if any;
         pixel patches (n, values) in 0..255 -> their linear map."""
         if self.is_patches:
-            return self.tokens(ids.to(self.tokens.weight.dtype) / 127.5 - 1.0)
+            return self.tokens(ids.to(self.encoder_modality.dtype) / 127.5 - 1.0)
         rows = self.tokens(ids)
         return rows if self.appearance is None else rows + self.appearance(ids)
 

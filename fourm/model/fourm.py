@@ -75,7 +75,8 @@ class FourM(nn.Module):
         self.embeddings = nn.ModuleDict(
             {m.name: ModalityEmbedding(m, c.dim, c.text_positions, causal=m.kind in c.causal_kinds,
                                        grid_units=c.grid_position_units,
-                                       appearance_features=c.code_appearance.get(m.name, 0)) for m in c.modalities})
+                                       appearance_features=c.code_appearance.get(m.name, 0),
+                                       patch_stem=c.patch_stem) for m in c.modalities})
         self.register_token = nn.Parameter(torch.zeros(c.dim))
         block_args = (c.dim, c.heads, c.mlp_ratio, c.qk_norm, c.bias, c.norm)
         self.encoder = nn.ModuleList(EncoderBlock(*block_args) for _ in range(c.encoder_depth))
@@ -104,10 +105,11 @@ class FourM(nn.Module):
         # they are added to: at std 0.02 the position swamps the token's identity and training
         # sits on a plateau (measured on a synthetic rgb->depth task, dim 64: loss 2.82 vs 1.87 after 40 steps).
         for emb in self.embeddings.values():
-            for p in (emb.tokens.weight, emb.encoder_modality, emb.decoder_modality, emb.mask_token):
+            table = getattr(emb.tokens, "weight", None)  # a conv patch stem ends in its own LayerNorm
+            for p in (table, emb.encoder_modality, emb.decoder_modality, emb.mask_token):
                 if p is not None:
                     nn.init.normal_(p, std=1.0)
-            if emb.is_patches:  # pixels in [-1, 1] (variance ~1/3) over F values: unit-scale output
+            if emb.is_patches and table is not None:  # pixels in [-1, 1] (variance ~1/3) over F values: unit-scale output
                 nn.init.normal_(emb.tokens.weight, std=(3.0 / emb.tokens.in_features) ** 0.5)
         nn.init.normal_(self.register_token, std=1.0)
         # The standardised appearance rows (F features of unit variance) projected to unit scale too.
@@ -348,7 +350,7 @@ class FourM(nn.Module):
     def num_parameters(self, embeddings: bool = True) -> int:
         n = sum(p.numel() for p in self.parameters())
         if not embeddings:
-            n -= sum(e.tokens.weight.numel() for e in self.embeddings.values())
+            n -= sum(p.numel() for e in self.embeddings.values() for p in e.tokens.parameters())
         return n
 
     # ------------------------------------------------------------------ saving
