@@ -16,8 +16,9 @@ import torch
 log = logging.getLogger(__name__)
 
 GENERATIONS = ("rgb_to_depth_semseg_caption", "caption_to_rgb", "semseg_to_rgb", "depth_to_rgb",
-               "caption_to_semseg_to_rgb", "caption_to_colorseg_to_rgb")
-EVALS = ("semseg", "depth", "consistency", "consistency_chained", "consistency_colorseg", "flextok")
+               "caption_to_semseg_to_rgb", "caption_to_colorseg_to_rgb", "caption_to_centres_to_rgb")
+EVALS = ("semseg", "depth", "consistency", "consistency_chained", "consistency_colorseg", "consistency_centres",
+         "flextok")
 # The headline figures of the report, (eval task, metric, label).
 HEADLINES = (("semseg", "miou", "rgb→semseg mIoU"), ("semseg", "pixel_acc", "rgb→semseg pixel accuracy"),
              ("depth", "abs_rel", "rgb→depth abs-rel"), ("depth", "delta1", "rgb→depth δ<1.25"),
@@ -29,6 +30,9 @@ HEADLINES = (("semseg", "miou", "rgb→semseg mIoU"), ("semseg", "pixel_acc", "r
              ("consistency_colorseg", "consistency", "caption→colorseg→rgb_grid consistency"),
              ("consistency_colorseg", "mismatched_consistency",
               "caption→colorseg→rgb_grid against other captions (chance)"),
+             ("consistency_centres", "consistency", "caption→centres→colorseg→rgb_grid consistency"),
+             ("consistency_centres", "mismatched_consistency",
+              "caption→centres→colorseg→rgb_grid against other captions (chance)"),
              ("consistency", "judge_consistency", "same check on real images (judge's segmentation)"),
              ("consistency", "reference_consistency", "same check on real images (true segmentation)"))
 
@@ -51,10 +55,21 @@ def generation_rows(model, gen_cfg, samples: Sequence[dict], tokenizers: dict, g
     for i, sample in enumerate(samples):
         row = [preview_image(spec(n), sample[raw_key(spec(n))]) for n in conds]
         row += [preview_image(spec(n), decoded[n][i]) for n in targets]
-        row += [preview_image(spec(n), sample[raw_key(spec(n))]) for n in targets]
+        row += [preview_image(spec(n), shown_truth(spec(n), tokenizers[n], sample[raw_key(spec(n))])) for n in targets]
         rows.append(row)
     titles = [f"input {n}" for n in conds] + [f"generated {n}" for n in targets] + [f"true {n}" for n in targets]
     return rows, titles
+
+
+def shown_truth(spec, tokenizer, raw):
+    """The ground truth to show beside a generation: the raw value, or for a tokenizer that
+    summarises its raw file (object centres of a label map) what it makes of it."""
+    from eval.context import encode_values
+    from fourm.generation.outputs import decode_tokens
+
+    if not getattr(tokenizer, "summarises_raw", False):
+        return raw
+    return decode_tokens(spec, tokenizer, encode_values(spec, tokenizer, [raw]))[0]
 
 
 def generation_section(model, samples, tokenizers, out: Path, seed: int, decode_steps: Optional[int]):
@@ -134,7 +149,8 @@ def write_quickstart_report(checkpoint: str, data: str, out: str | Path, example
                     "An input image (rgb→…) is read twice, as FlexTok tokens (rgb) and as 8×8 pixel patches "
                     "(rgb_pixels, the encoder's exact view, as 4M reads RGB); dense maps decode in one argmax pass. Images are "
                     "generated as FlexTok tokens (rgb), and from a shape-and-colour layout (colorseg) as the 16×16 "
-                    "grid (caption→colorseg→rgb_grid), whose cells hold shapes that 32 FlexTok tokens cannot.",
+                    "grid (caption→colorseg→rgb_grid), whose cells hold shapes that 32 FlexTok tokens cannot; "
+                    "caption→centres→… first places each captioned object as one token at its centre.",
                     tables=[values_table(summary)])
     path = write_report(out / "report.html", "fourm quickstart report", [intro, gen, *eval_sections])
     log.info("wrote %s", path)

@@ -130,7 +130,8 @@ def tokenizer_stage(modality: str, needs: tuple[str, ...] = (), recipe: tuple[st
 
 
 def fixed_tokenizer_stage(modality: str) -> Stage:
-    """Save a tokenizer that learns nothing (pixel patches) from the config its registry entry names."""
+    """Save a tokenizer that learns nothing (pixel patches, object centres) from the config its
+    registry entry names."""
 
     def run(size: QuickstartSize, out: Path) -> dict:
         from train.fixed_tokenizer import save_fixed_tokenizer
@@ -175,7 +176,7 @@ def stage_rgb_vae(size: QuickstartSize, out: Path) -> dict:
     return train_fresh_if_changed(RGB_VAE_CONFIG, size.overrides.get("rgb_vae", ()))
 
 
-TOKENIZED = ("rgb", "rgb_pixels", "rgb_grid", "depth", "semseg", "colorseg", "caption")
+TOKENIZED = ("rgb", "rgb_pixels", "rgb_grid", "depth", "semseg", "colorseg", "centres", "caption")
 
 
 def stage_tokenize(size: QuickstartSize, out: Path) -> dict:
@@ -261,6 +262,7 @@ STAGES: tuple[Stage, ...] = (
     tokenizer_stage("colorseg", recipe=GRID_RECIPE),
     tokenizer_stage("rgb_grid", recipe=GRID_RECIPE),
     fixed_tokenizer_stage("rgb_pixels"),
+    fixed_tokenizer_stage("centres"),
     Stage("judge", stage_judge, configs=lambda: (JUDGE_CONFIG,), needs=("scenes",)),
     Stage("tokenize", stage_tokenize, TOKENIZED, needs=("scenes", *(f"{name}_tokenizer" for name in TOKENIZED)),
           threads=available_threads),

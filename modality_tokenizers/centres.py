@@ -30,6 +30,9 @@ from modality_tokenizers.base import ModalityTokenizer, read_tokenizer_config, r
 
 @register_tokenizer("object_centres")
 class ObjectCentreTokenizer(ModalityTokenizer):
+    # The raw file (a label map) is what the modality is read from, not what it shows: its ground
+    # truth in a picture is decode(encode(raw)), one disc per object (eval/quickstart_report.py).
+    summarises_raw = True
 
     @dataclass(frozen=True)
     class Config:
@@ -39,6 +42,9 @@ class ObjectCentreTokenizer(ModalityTokenizer):
         first_object_label: int    # labels below it are not objects (background, floor)
         size_edges: list[int] = field(default_factory=lambda: [50, 150])  # object area (pixels) bucket edges
         min_pixels: int = 4        # smaller regions are not objects (a few pixels peeking out)
+        # object labels enumerate a product of factors, the last fastest (scenes: 4 shapes x 8
+        # colours); [] = one factor, the label itself. Only the code appearance table reads it.
+        label_factors: list[int] = field(default_factory=list)
 
         def __post_init__(self) -> None:
             if self.grid < 1 or self.image_size % self.grid:
@@ -48,6 +54,10 @@ class ObjectCentreTokenizer(ModalityTokenizer):
                                  f"got {self.first_object_label}")
             if list(self.size_edges) != sorted(set(self.size_edges)) or any(e < 1 for e in self.size_edges):
                 raise ValueError(f"object centres: size_edges must be increasing positive areas, got {self.size_edges}")
+            objects = self.num_labels - self.first_object_label
+            if self.label_factors and int(np.prod(self.label_factors)) != objects:
+                raise ValueError(f"object centres: label_factors {self.label_factors} multiply to "
+                                 f"{int(np.prod(self.label_factors))}, not the {objects} object labels")
 
     def __init__(self, config: "ObjectCentreTokenizer.Config"):
         self.config = config
@@ -104,6 +114,29 @@ class ObjectCentreTokenizer(ModalityTokenizer):
             disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= typical[bucket] / np.pi
             maps[b][disc] = label + c.first_object_label
         return torch.from_numpy(maps)
+
+    def code_appearance(self) -> torch.Tensor:
+        """(vocab_size, F): what each id says, factor by factor: [no object, one-hot of each label
+        factor (shape, colour), one-hot size bucket]. With `model.code_appearance` FourM embeds and
+        predicts ids through it (fourm/model/appearance.py), so what it learns of "green" in one
+        id carries over to every green object, though each id occurs in few cells."""
+        c = self.config
+        factors = list(c.label_factors) or [c.num_labels - c.first_object_label]
+        table = torch.zeros(self.vocab_size, 1 + sum(factors) + self.sizes)
+        table[0, 0] = 1.0
+        for index in range(1, self.vocab_size):
+            label, bucket = divmod(index - 1, self.sizes)
+            offset = 1
+            for size, digit in zip(factors, np.unravel_index(label, factors)):
+                table[index, offset + int(digit)] = 1.0
+                offset += size
+            table[index, offset + bucket] = 1.0
+        return table
+
+    @property
+    def measured_appearance(self) -> torch.Tensor:
+        """The table is exact (nothing to measure over data): see code_appearance."""
+        return self.code_appearance()
 
     def save_pretrained(self, folder: str | os.PathLike) -> None:
         write_tokenizer_config(folder, self.tokenizer_type, asdict(self.config))

@@ -55,6 +55,18 @@ def test_decoding_draws_each_object_as_a_disc_of_its_label_at_the_cell_centre(tm
     assert torch.equal(load_tokenizer(tmp_path).encode(label_map()), TOKENIZER.encode(label_map()))
 
 
+def test_code_appearance_factors_each_id_into_shape_colour_and_size():
+    tokenizer = ObjectCentreTokenizer(ObjectCentreTokenizer.Config(image_size=32, grid=4, num_labels=6, first_object_label=2,
+                                                                   size_edges=[20, 60], label_factors=[2, 2]))
+    table = tokenizer.code_appearance()  # [empty | factor 1 (2) | factor 2 (2) | size (3)]
+    assert table.shape == (13, 8) and torch.equal(table[0], torch.tensor([1.0, 0, 0, 0, 0, 0, 0, 0]))
+    assert torch.equal(table[token(5, 1)], torch.tensor([0.0, 0, 1, 0, 1, 0, 1, 0]))  # label 5 = (1, 1), middle size
+    assert torch.equal(table[token(3, 2)], torch.tensor([0.0, 1, 0, 0, 1, 0, 0, 1]))  # label 3 = (0, 1), large
+    assert torch.equal(tokenizer.measured_appearance, table)
+    with pytest.raises(ValueError, match="multiply to 6, not the 4 object labels"):
+        ObjectCentreTokenizer.Config(image_size=32, grid=4, num_labels=6, first_object_label=2, label_factors=[2, 3])
+
+
 def test_bad_inputs_and_settings_are_refused():
     with pytest.raises(ValueError, match=r"expected label maps \(B, 32, 32\)"):
         TOKENIZER.encode(torch.zeros(1, 16, 16, dtype=torch.long))
