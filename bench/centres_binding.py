@@ -25,7 +25,7 @@ from bench.layout_binding import captioned_labels  # noqa: E402
 
 def object_labels(ids: torch.Tensor, tokenizer) -> list[int]:
     """colorseg labels of the object tokens of one sample's centres (64,)."""
-    return [(int(i) - 1) // tokenizer.sizes + tokenizer.config.first_object_label for i in ids if i > 0]
+    return [tokenizer.object_of(int(i))[0] for i in ids if i > 0]
 
 
 @torch.no_grad()

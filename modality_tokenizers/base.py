@@ -64,6 +64,27 @@ class ModalityTokenizer:
         raise NotImplementedError
 
 
+class ConfigOnlyTokenizer(ModalityTokenizer):
+    """A tokenizer that learns nothing: its nested `Config` dataclass is all it is, so saving
+    writes only tokenizer_config.json (pixel patches, object centres)."""
+
+    @classmethod
+    def from_config(cls, fields: dict) -> "ConfigOnlyTokenizer":
+        return cls(cls.Config(**fields))
+
+    def save_pretrained(self, folder: str | os.PathLike) -> None:
+        from dataclasses import asdict
+
+        write_tokenizer_config(folder, self.tokenizer_type, asdict(self.config))
+
+    @classmethod
+    def from_pretrained(cls, folder: str | os.PathLike) -> "ConfigOnlyTokenizer":
+        type_name, fields = read_tokenizer_config(folder)
+        if type_name != cls.tokenizer_type:
+            raise ValueError(f"{folder}: a '{type_name}' tokenizer, not '{cls.tokenizer_type}'")
+        return cls.from_config(fields)
+
+
 def write_tokenizer_config(folder: str | os.PathLike, type_name: str, config: dict) -> None:
     """Write tokenizer_config.json atomically (temp name, then rename)."""
     folder = Path(folder)

@@ -18,18 +18,17 @@ two by another in front counts twice). Two centres in one cell: the larger objec
 """
 from __future__ import annotations
 
-import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from scipy import ndimage
 
-from modality_tokenizers.base import ModalityTokenizer, read_tokenizer_config, register_tokenizer, write_tokenizer_config
+from modality_tokenizers.base import ConfigOnlyTokenizer, register_tokenizer
 
 
 @register_tokenizer("object_centres")
-class ObjectCentreTokenizer(ModalityTokenizer):
+class ObjectCentreTokenizer(ConfigOnlyTokenizer):
     # The raw file (a label map) is what the modality is read from, not what it shows: its ground
     # truth in a picture is decode(encode(raw)), one disc per object (eval/quickstart_report.py).
     summarises_raw = True
@@ -66,9 +65,14 @@ class ObjectCentreTokenizer(ModalityTokenizer):
         self.sizes = len(config.size_edges) + 1
         self.vocab_size = 1 + (config.num_labels - config.first_object_label) * self.sizes
 
-    @classmethod
-    def from_config(cls, fields: dict) -> "ObjectCentreTokenizer":
-        return cls(cls.Config(**fields))
+    def object_id(self, label: int, bucket: int) -> int:
+        """The id of an object of map label `label` in size bucket `bucket`."""
+        return 1 + (label - self.config.first_object_label) * self.sizes + bucket
+
+    def object_of(self, index: int) -> tuple[int, int]:
+        """(map label, size bucket) of object id `index` >= 1."""
+        label, bucket = divmod(index - 1, self.sizes)
+        return label + self.config.first_object_label, bucket
 
     def encode(self, label_maps: torch.Tensor) -> torch.Tensor:
         """long (B, H, W), H = W = image_size -> long (B, grid * grid), cells in row-major order."""
@@ -93,7 +97,7 @@ class ObjectCentreTokenizer(ModalityTokenizer):
                 if ys.size > area_in_cell[index]:
                     area_in_cell[index] = ys.size
                     bucket = int(np.searchsorted(c.size_edges, ys.size, side="right"))
-                    ids[index] = 1 + (int(label) - c.first_object_label) * self.sizes + bucket
+                    ids[index] = self.object_id(int(label), bucket)
         return ids
 
     def decode(self, ids: torch.Tensor, **_: object) -> torch.Tensor:
@@ -109,10 +113,10 @@ class ObjectCentreTokenizer(ModalityTokenizer):
         yy, xx = np.mgrid[0:c.image_size, 0:c.image_size] + 0.5
         maps = np.zeros((ids.shape[0], c.image_size, c.image_size), dtype=np.int64)
         for b, index in zip(*np.nonzero(ids.numpy())):
-            label, bucket = divmod(int(ids[b, index]) - 1, self.sizes)
+            label, bucket = self.object_of(int(ids[b, index]))
             cy, cx = (index // c.grid + 0.5) * cell, (index % c.grid + 0.5) * cell
             disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= typical[bucket] / np.pi
-            maps[b][disc] = label + c.first_object_label
+            maps[b][disc] = label
         return torch.from_numpy(maps)
 
     def code_appearance(self) -> torch.Tensor:
@@ -125,9 +129,9 @@ class ObjectCentreTokenizer(ModalityTokenizer):
         table = torch.zeros(self.vocab_size, 1 + sum(factors) + self.sizes)
         table[0, 0] = 1.0
         for index in range(1, self.vocab_size):
-            label, bucket = divmod(index - 1, self.sizes)
+            label, bucket = self.object_of(index)
             offset = 1
-            for size, digit in zip(factors, np.unravel_index(label, factors)):
+            for size, digit in zip(factors, np.unravel_index(label - c.first_object_label, factors)):
                 table[index, offset + int(digit)] = 1.0
                 offset += size
             table[index, offset + bucket] = 1.0
@@ -137,13 +141,3 @@ class ObjectCentreTokenizer(ModalityTokenizer):
     def measured_appearance(self) -> torch.Tensor:
         """The table is exact (nothing to measure over data): see code_appearance."""
         return self.code_appearance()
-
-    def save_pretrained(self, folder: str | os.PathLike) -> None:
-        write_tokenizer_config(folder, self.tokenizer_type, asdict(self.config))
-
-    @classmethod
-    def from_pretrained(cls, folder: str | os.PathLike) -> "ObjectCentreTokenizer":
-        type_name, fields = read_tokenizer_config(folder)
-        if type_name != cls.tokenizer_type:
-            raise ValueError(f"{folder}: a '{type_name}' tokenizer, not '{cls.tokenizer_type}'")
-        return cls.from_config(fields)

@@ -12,17 +12,16 @@ A patch's values run over its rows, then columns, then RGB channels.
 """
 from __future__ import annotations
 
-import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from einops import rearrange
 
-from modality_tokenizers.base import ModalityTokenizer, read_tokenizer_config, register_tokenizer, write_tokenizer_config
+from modality_tokenizers.base import ConfigOnlyTokenizer, register_tokenizer
 
 
 @register_tokenizer("pixel_patches")
-class PixelPatchTokenizer(ModalityTokenizer):
+class PixelPatchTokenizer(ConfigOnlyTokenizer):
     vocab_size = 256  # 8-bit values
 
     @dataclass(frozen=True)
@@ -40,10 +39,6 @@ class PixelPatchTokenizer(ModalityTokenizer):
         self.grid = config.image_size // config.patch_size
         self.max_tokens = self.grid ** 2
 
-    @classmethod
-    def from_config(cls, fields: dict) -> "PixelPatchTokenizer":
-        return cls(cls.Config(**fields))
-
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) in [-1, 1], H = W = image_size -> long (B, N, 3 * p^2) in 0..255."""
         size = self.config.image_size
@@ -59,13 +54,3 @@ class PixelPatchTokenizer(ModalityTokenizer):
         values = values.reshape(values.shape[0], self.max_tokens, 3 * p * p).float()
         images = rearrange(values, "b (h w) (p1 p2 c) -> b c (h p1) (w p2)", h=self.grid, p1=p, p2=p)
         return images / 127.5 - 1.0
-
-    def save_pretrained(self, folder: str | os.PathLike) -> None:
-        write_tokenizer_config(folder, self.tokenizer_type, asdict(self.config))
-
-    @classmethod
-    def from_pretrained(cls, folder: str | os.PathLike) -> "PixelPatchTokenizer":
-        type_name, fields = read_tokenizer_config(folder)
-        if type_name != cls.tokenizer_type:
-            raise ValueError(f"{folder}: a '{type_name}' tokenizer, not '{cls.tokenizer_type}'")
-        return cls.from_config(fields)
