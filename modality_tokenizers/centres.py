@@ -44,6 +44,11 @@ class ObjectCentreTokenizer(ConfigOnlyTokenizer):
         # object labels enumerate a product of factors, the last fastest (scenes: 4 shapes x 8
         # colours); [] = one factor, the label itself. Only the code appearance table reads it.
         label_factors: list[int] = field(default_factory=list)
+        # also one column per whole label: additive factor logits can only say "red or blue, cube
+        # or sphere" (so half the objects placed from a caption naming a red cube and a blue
+        # sphere were a red sphere or a blue cube, README); a label's own column can say "red
+        # cube or blue sphere". Only the code appearance table reads it.
+        joint_label: bool = False
 
         def __post_init__(self) -> None:
             if self.grid < 1 or self.image_size % self.grid:
@@ -121,12 +126,14 @@ class ObjectCentreTokenizer(ConfigOnlyTokenizer):
 
     def code_appearance(self) -> torch.Tensor:
         """(vocab_size, F): what each id says, factor by factor: [no object, one-hot of each label
-        factor (shape, colour), one-hot size bucket]. With `model.code_appearance` FourM embeds and
+        factor (shape, colour), with `joint_label` one-hot of the label, one-hot size bucket]. With `model.code_appearance` FourM embeds and
         predicts ids through it (fourm/model/appearance.py), so what it learns of "green" in one
         id carries over to every green object, though each id occurs in few cells."""
         c = self.config
-        factors = list(c.label_factors) or [c.num_labels - c.first_object_label]
-        table = torch.zeros(self.vocab_size, 1 + sum(factors) + self.sizes)
+        labels = c.num_labels - c.first_object_label
+        factors = list(c.label_factors) or [labels]
+        joint = labels if c.joint_label and c.label_factors else 0  # without factors the label is the one factor
+        table = torch.zeros(self.vocab_size, 1 + sum(factors) + joint + self.sizes)
         table[0, 0] = 1.0
         for index in range(1, self.vocab_size):
             label, bucket = self.object_of(index)
@@ -134,6 +141,9 @@ class ObjectCentreTokenizer(ConfigOnlyTokenizer):
             for size, digit in zip(factors, np.unravel_index(label - c.first_object_label, factors)):
                 table[index, offset + int(digit)] = 1.0
                 offset += size
+            if joint:
+                table[index, offset + label - c.first_object_label] = 1.0
+                offset += joint
             table[index, offset + bucket] = 1.0
         return table
 

@@ -67,6 +67,21 @@ def test_code_appearance_factors_each_id_into_shape_colour_and_size():
         ObjectCentreTokenizer.Config(image_size=32, grid=4, num_labels=6, first_object_label=2, label_factors=[2, 3])
 
 
+def test_joint_label_adds_one_column_per_whole_label():
+    tokenizer = ObjectCentreTokenizer(ObjectCentreTokenizer.Config(image_size=32, grid=4, num_labels=6, first_object_label=2,
+                                                                   size_edges=[20, 60], label_factors=[2, 2], joint_label=True))
+    table = tokenizer.code_appearance()  # [empty | factor 1 (2) | factor 2 (2) | label (4) | size (3)]
+    assert table.shape == (13, 12)
+    assert torch.equal(table[token(5, 1)], torch.tensor([0.0, 0, 1, 0, 1, 0, 0, 0, 1, 0, 1, 0]))  # label 5 = (1, 1)
+    assert torch.equal(table[token(2, 0)], torch.tensor([0.0, 1, 0, 1, 0, 1, 0, 0, 0, 1, 0, 0]))  # label 2 = (0, 0)
+    # two objects, labels (0, 0) and (1, 1): factor columns alone score the crossed labels (0, 1) and
+    # (1, 0) as high as the named ones; the label columns can rank the named ones first
+    named = torch.zeros(12)
+    named[[5, 8]] = 1.0
+    scores = table[[token(label, 0) for label in (2, 3, 4, 5)]] @ named
+    assert scores[0] == scores[3] > scores[1] == scores[2]
+
+
 def test_bad_inputs_and_settings_are_refused():
     with pytest.raises(ValueError, match=r"expected label maps \(B, 32, 32\)"):
         TOKENIZER.encode(torch.zeros(1, 16, 16, dtype=torch.long))
