@@ -8,7 +8,7 @@ any layout or image is drawn:
     by chance:      `named` against another sample's caption
 
     PYTHONPATH=. .venv/bin/python bench/centres_binding.py [--model runs/fourm_tiny/model] \
-        [--samples 128] [--cfg 1 1.5 3] [--temperature 1.0] [--steps 16]
+        [--samples 128] [--cfg 1 1.5 3] [--temperature 1.0] [--steps 16] [--top-p 0.9]
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def object_labels(ids: torch.Tensor, tokenizer) -> list[int]:
 
 @torch.no_grad()
 def placements(model_dir: str, split: str, samples: int, scale: float, temperature: float, steps: int,
-               batch_size: int = 16, seed: int = 0) -> dict:
+               top_p: float = 0.9, batch_size: int = 16, seed: int = 0) -> dict:
     from eval.context import encode_values, read_samples
     from fourm.generation import generate_target
     from fourm.generation.outputs import load_modality_tokenizers
@@ -40,7 +40,7 @@ def placements(model_dir: str, split: str, samples: int, scale: float, temperatu
     model = FourM.from_pretrained(model_dir).eval()
     tokenizers = load_modality_tokenizers({n: model.config.spec(n) for n in ("caption", "centres")})
     rows, _ = read_samples(split, samples)
-    target = TargetConfig(modality="centres", scheme="roar", steps=steps, temperature=temperature, top_p=0.9,
+    target = TargetConfig(modality="centres", scheme="roar", steps=steps, temperature=temperature, top_p=top_p,
                           cfg_scale=scale)
     generator = torch.Generator().manual_seed(seed)
     counts, true_counts, named, recalled, chance = [], [], [], [], []
@@ -69,11 +69,13 @@ def main() -> int:
     parser.add_argument("--cfg", type=float, nargs="+", default=[1.0, 1.5, 3.0])
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--steps", type=int, default=16)
+    parser.add_argument("--top-p", type=float, default=0.9,
+                        help="nucleus; below 1 it can cut every object id where 'no object' holds most of a cell's mass")
     args = parser.parse_args()
     torch.set_num_threads(2)
     for scale in args.cfg:
-        r = placements(args.model, args.split, args.samples, scale, args.temperature, args.steps)
-        print(f"cfg {scale:g}, temperature {args.temperature:g}: objects {r['objects']:.2f} per sample "
+        r = placements(args.model, args.split, args.samples, scale, args.temperature, args.steps, args.top_p)
+        print(f"cfg {scale:g}, temperature {args.temperature:g}, top-p {args.top_p:g}: objects {r['objects']:.2f} per sample "
               f"(scene {r['true_objects']:.2f}); named by the caption {r['named']:.3f} (another caption's "
               f"{r['by_chance']:.3f}); caption's labels recalled {r['recalled']:.3f}")
     return 0
