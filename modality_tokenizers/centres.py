@@ -45,9 +45,9 @@ class ObjectCentreTokenizer(ConfigOnlyTokenizer):
         # colours); [] = one factor, the label itself. Only the code appearance table reads it.
         label_factors: list[int] = field(default_factory=list)
         # also one column per whole label: additive factor logits can only say "red or blue, cube
-        # or sphere" (so half the objects placed from a caption naming a red cube and a blue
-        # sphere were a red sphere or a blue cube, README); a label's own column can say "red
-        # cube or blue sphere". Only the code appearance table reads it.
+        # or sphere", scoring a red sphere as high as a captioned red cube and blue sphere; a
+        # label's own column can say "red cube or blue sphere" (README: no measurable gain in
+        # binding at 3,000 steps). Only the code appearance table reads it.
         joint_label: bool = False
 
         def __post_init__(self) -> None:
@@ -126,8 +126,8 @@ class ObjectCentreTokenizer(ConfigOnlyTokenizer):
 
     def code_appearance(self) -> torch.Tensor:
         """(vocab_size, F): what each id says, factor by factor: [no object, one-hot of each label
-        factor (shape, colour), with `joint_label` one-hot of the label, one-hot size bucket]. With `model.code_appearance` FourM embeds and
-        predicts ids through it (fourm/model/appearance.py), so what it learns of "green" in one
+        factor (shape, colour), with `joint_label` one-hot of the label, one-hot size bucket].
+        With `model.code_appearance` FourM embeds and predicts ids through it (fourm/model/appearance.py), so what it learns of "green" in one
         id carries over to every green object, though each id occurs in few cells."""
         c = self.config
         labels = c.num_labels - c.first_object_label

@@ -74,11 +74,17 @@ def test_joint_label_adds_one_column_per_whole_label():
     assert table.shape == (13, 12)
     assert torch.equal(table[token(5, 1)], torch.tensor([0.0, 0, 1, 0, 1, 0, 0, 0, 1, 0, 1, 0]))  # label 5 = (1, 1)
     assert torch.equal(table[token(2, 0)], torch.tensor([0.0, 1, 0, 1, 0, 1, 0, 0, 0, 1, 0, 0]))  # label 2 = (0, 0)
-    # two objects, labels (0, 0) and (1, 1): factor columns alone score the crossed labels (0, 1) and
-    # (1, 0) as high as the named ones; the label columns can rank the named ones first
-    named = torch.zeros(12)
-    named[[5, 8]] = 1.0
-    scores = table[[token(label, 0) for label in (2, 3, 4, 5)]] @ named
+    # a caption naming labels (0, 0) and (1, 1): any scores over the factor columns alone sum to as
+    # much on the crossed labels (0, 1) + (1, 0) as on the named ones, so they cannot rank both named
+    # first; over the label columns they can
+    objects = table[[token(label, 0) for label in (2, 3, 4, 5)]]  # labels (0,0), (0,1), (1,0), (1,1)
+    by_factors = torch.zeros(12, 100)
+    by_factors[1:5] = torch.randn(4, 100, generator=torch.Generator().manual_seed(0))
+    s = objects @ by_factors
+    assert torch.allclose(s[0] + s[3], s[1] + s[2], atol=1e-5)
+    by_labels = torch.zeros(12)
+    by_labels[[5, 8]] = 1.0
+    scores = objects @ by_labels
     assert scores[0] == scores[3] > scores[1] == scores[2]
 
 

@@ -162,4 +162,3 @@ def test_shipped_masking_configs_load_and_typos_are_errors(tmp_path):
     bad.write_text("input_tokens: [1, 2]\ntarget_tokens: [1, 2]\nmixtures: []\n")
     with pytest.raises(ConfigError, match="mixtures"):
         load_config(bad, MaskingConfig)
-
