@@ -12,7 +12,6 @@ any layout or image is drawn:
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.layout_binding import captioned_labels  # noqa: E402
+from bench.layout_binding import binding_parser, captioned_labels  # noqa: E402
 
 
 def object_labels(ids: torch.Tensor, tokenizer) -> list[int]:
@@ -62,11 +61,7 @@ def placements(model_dir: str, split: str, samples: int, scale: float, temperatu
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="runs/fourm_tiny/model")
-    parser.add_argument("--split", default="data/scenes/val")
-    parser.add_argument("--samples", type=int, default=128)
-    parser.add_argument("--cfg", type=float, nargs="+", default=[1.0, 1.5, 3.0])
+    parser = binding_parser(__doc__, [1.0, 1.5, 3.0])
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--steps", type=int, default=16)
     parser.add_argument("--top-p", type=float, default=0.9,

@@ -94,13 +94,18 @@ def binding(model_dir: str, split: str, samples: int, scales: list[float], batch
     return results
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def binding_parser(description: str, cfg_scales: list[float]) -> argparse.ArgumentParser:
+    """The options every binding bench takes: the model, the raw split, how many samples, the CFG scales."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="runs/fourm_tiny/model")
     parser.add_argument("--split", default="data/scenes/val")
     parser.add_argument("--samples", type=int, default=128)
-    parser.add_argument("--cfg", type=float, nargs="+", default=[1.0, 2.0, 3.0])
-    args = parser.parse_args()
+    parser.add_argument("--cfg", type=float, nargs="+", default=cfg_scales)
+    return parser
+
+
+def main() -> int:
+    args = binding_parser(__doc__, [1.0, 2.0, 3.0]).parse_args()
     torch.set_num_threads(2)
     for r in binding(args.model, args.split, args.samples, args.cfg):
         print(f"cfg {r['cfg_scale']:g}: object cells {r['object_cells']:.1f} of {r['cells']}, "
