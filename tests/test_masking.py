@@ -162,26 +162,3 @@ def test_shipped_masking_configs_load_and_typos_are_errors(tmp_path):
     bad.write_text("input_tokens: [1, 2]\ntarget_tokens: [1, 2]\nmixtures: []\n")
     with pytest.raises(ConfigError, match="mixtures"):
         load_config(bad, MaskingConfig)
-
-
-def test_scenes_grid_continuation_shows_the_whole_layout_and_part_of_the_grid():
-    """`layout_to_image_grid_continued` (configs/masking/scenes.yaml) is the state of a MaskGIT
-    step after the first: the whole colorseg layout in, from none to most of rgb_grid's cells in,
-    the rest of the grid out."""
-    from fourm.modalities import ModalitySpec
-
-    cfg = load_masking_config(CONFIG_DIR / "masking" / "scenes.yaml")
-    (component,) = [c for c in cfg.mixture if c.name == "layout_to_image_grid_continued"]
-    specs = [ModalitySpec("colorseg", "image_grid", "class_map", 64, 64, "colorseg.png", "", grid_size=(8, 8)),
-             ModalitySpec("rgb_grid", "image_grid", "image_rgb", 1000, 256, "rgb.png", "", grid_size=(16, 16))]
-    masker = Masker(dataclasses.replace(cfg, mixture=(component,)), specs)
-    gen, rng = torch.Generator().manual_seed(0), np.random.default_rng(0)
-    shown, whole_layout = [], 0
-    for _ in range(300):
-        out = masker({"colorseg": rng.integers(0, 64, 64), "rgb_grid": rng.integers(0, 1000, 256)}, gen)
-        grid = out["rgb_grid"]
-        assert not (grid.is_input & grid.is_target).any() and grid.is_target.any()
-        whole_layout += int(out["colorseg"].is_input.all() and not out["colorseg"].is_target.any())
-        shown.append(int(grid.is_input.sum()))
-    assert whole_layout >= 0.95 * 300
-    assert min(shown) < 16 and max(shown) > 200 and 90 < np.median(shown) < 160
