@@ -16,8 +16,8 @@ import torch
 log = logging.getLogger(__name__)
 
 GENERATIONS = ("rgb_to_depth_semseg_caption", "caption_to_rgb", "semseg_to_rgb", "depth_to_rgb",
-               "caption_to_semseg_to_rgb", "caption_to_colorseg_to_rgb", "caption_to_centres_to_rgb")
-EVALS = ("semseg", "depth", "consistency", "consistency_chained", "consistency_colorseg", "consistency_centres",
+               "caption_to_semseg_to_rgb", "caption_to_colorseg_to_rgb", "caption_to_objects_to_rgb")
+EVALS = ("semseg", "depth", "consistency", "consistency_chained", "consistency_colorseg", "consistency_objects",
          "flextok")
 # The headline figures of the report, (eval task, metric, label).
 HEADLINES = (("semseg", "miou", "rgb→semseg mIoU"), ("semseg", "pixel_acc", "rgb→semseg pixel accuracy"),
@@ -30,9 +30,9 @@ HEADLINES = (("semseg", "miou", "rgb→semseg mIoU"), ("semseg", "pixel_acc", "r
              ("consistency_colorseg", "consistency", "caption→colorseg→rgb_grid consistency"),
              ("consistency_colorseg", "mismatched_consistency",
               "caption→colorseg→rgb_grid against other captions (chance)"),
-             ("consistency_centres", "consistency", "caption→centres→colorseg→rgb_grid consistency"),
-             ("consistency_centres", "mismatched_consistency",
-              "caption→centres→colorseg→rgb_grid against other captions (chance)"),
+             ("consistency_objects", "consistency", "caption→objects→colorseg→rgb_grid consistency"),
+             ("consistency_objects", "mismatched_consistency",
+              "caption→objects→colorseg→rgb_grid against other captions (chance)"),
              ("consistency", "judge_consistency", "same check on real images (judge's segmentation)"),
              ("consistency", "reference_consistency", "same check on real images (true segmentation)"))
 
@@ -150,7 +150,8 @@ def write_quickstart_report(checkpoint: str, data: str, out: str | Path, example
                     "(rgb_pixels, the encoder's exact view, as 4M reads RGB); dense maps decode in one argmax pass. Images are "
                     "generated as FlexTok tokens (rgb), and from a shape-and-colour layout (colorseg) as the 16×16 "
                     "grid (caption→colorseg→rgb_grid), whose cells hold shapes that 32 FlexTok tokens cannot; "
-                    "caption→centres→… first places each captioned object as one token at its centre.",
+                    "caption→objects→… first lists the caption's objects, left to right, each with the grid cell "
+                    "where it shows.",
                     tables=[values_table(summary)])
     path = write_report(out / "report.html", "fourm quickstart report", [intro, gen, *eval_sections])
     log.info("wrote %s", path)

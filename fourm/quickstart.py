@@ -49,7 +49,6 @@ SMALL = QuickstartSize(
 TOKEN_DIR = "data/scenes_tokens"
 FOURM_CONFIG = "configs/train/tiny.yaml"
 JUDGE_CONFIG = "configs/baselines/unet_semseg.yaml"
-CAPTION_CONFIG = "configs/tokenizers/text_caption.yaml"
 # The KL autoencoder under FlexTok: the rgb tokenizer's config (flextok_scenes_vae.yaml) reads it
 # through vae_init, so it trains first.
 RGB_VAE_CONFIG = "configs/tokenizers/rgb_vae_scenes.yaml"
@@ -101,10 +100,16 @@ def stage_scenes(size: QuickstartSize, out: Path) -> dict:
     return {"samples": {k: v for k, v in manifest.get("counts", {}).items()}}
 
 
-def stage_caption_tokenizer(size: QuickstartSize, out: Path) -> dict:
-    from train.text_tokenizer import train_text_tokenizer
+def text_tokenizer_stage(modality: str) -> Stage:
+    """Fit one text tokenizer (caption, objects) with the config its registry entry names."""
 
-    return train_text_tokenizer(CAPTION_CONFIG, size.overrides.get("caption", ()))
+    def run(size: QuickstartSize, out: Path) -> dict:
+        from train.text_tokenizer import train_text_tokenizer
+
+        return train_text_tokenizer(registry_tokenizer_config(modality), size.overrides.get(modality, ()))
+
+    return Stage(f"{modality}_tokenizer", run, (modality,), lambda: (registry_tokenizer_config(modality),),
+                 needs=("scenes",))
 
 
 def registry_tokenizer_config(modality: str) -> str:
@@ -176,7 +181,7 @@ def stage_rgb_vae(size: QuickstartSize, out: Path) -> dict:
     return train_fresh_if_changed(RGB_VAE_CONFIG, size.overrides.get("rgb_vae", ()))
 
 
-TOKENIZED = ("rgb", "rgb_pixels", "rgb_grid", "depth", "semseg", "colorseg", "centres", "caption")
+TOKENIZED = ("rgb", "rgb_pixels", "rgb_grid", "depth", "semseg", "colorseg", "objects", "caption")
 
 
 def stage_tokenize(size: QuickstartSize, out: Path) -> dict:
@@ -253,8 +258,9 @@ GRID_RECIPE = ("codes described",)
 # longest chain (rgb_vae -> FlexTok -> tokenize -> FourM) starts first and the other tokenizers and
 # the judge train beside it.
 STAGES: tuple[Stage, ...] = (
-    Stage("scenes", stage_scenes, ("colorseg",)),
-    Stage("caption_tokenizer", stage_caption_tokenizer, configs=lambda: (CAPTION_CONFIG,), needs=("scenes",)),
+    Stage("scenes", stage_scenes, ("objects",)),
+    text_tokenizer_stage("caption"),
+    text_tokenizer_stage("objects"),
     Stage("rgb_vae", stage_rgb_vae, configs=lambda: (RGB_VAE_CONFIG,), needs=("scenes",)),
     tokenizer_stage("rgb", needs=("rgb_vae",)),
     tokenizer_stage("depth", recipe=GRID_RECIPE),
@@ -262,7 +268,6 @@ STAGES: tuple[Stage, ...] = (
     tokenizer_stage("colorseg", recipe=GRID_RECIPE),
     tokenizer_stage("rgb_grid", recipe=GRID_RECIPE),
     fixed_tokenizer_stage("rgb_pixels"),
-    fixed_tokenizer_stage("centres"),
     Stage("judge", stage_judge, configs=lambda: (JUDGE_CONFIG,), needs=("scenes",)),
     Stage("tokenize", stage_tokenize, TOKENIZED, needs=("scenes", *(f"{name}_tokenizer" for name in TOKENIZED)),
           threads=available_threads),

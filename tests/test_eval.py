@@ -160,7 +160,7 @@ def test_bad_config_and_missing_modality_fail_before_work(env, tmp_path):
     bad.write_text("task: semseg\ntarget: semseg\nbatch_sise: 4\n")
     assert main(["eval", "--config", str(bad)]) == 1
     for path in ("semseg", "depth", "normals", "flextok", "caption", "consistency", "consistency_chained",
-                 "consistency_colorseg", "probe"):
+                 "consistency_colorseg", "consistency_objects", "probe"):
         load_eval_config(f"configs/eval/{path}.yaml")
 
 

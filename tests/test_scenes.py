@@ -155,6 +155,28 @@ def test_shapes_and_caption_mention_every_object(samples):
             assert f"{obj['color']} {obj['shape']}" in s["caption"], (obj, s["caption"])
 
 
+def test_objects_ground_the_captions_objects_in_its_order(samples):
+    from fourm.datasets.scenes.grounding import GROUNDING_GRID, object_cell, parse_grounded_objects
+    from fourm.datasets.scenes.world import colorseg_label
+
+    hidden = 0
+    for s in samples:
+        entries = parse_grounded_objects(s["objects"])
+        assert len(entries) == len(s["scene"]["objects"]), s["objects"]
+        named_at = [s["caption"].index(f"{colour} {shape}") for colour, shape, _ in entries]
+        assert named_at == sorted(named_at), (s["caption"], s["objects"])  # the caption's order
+        for colour, shape, cell in entries:
+            ys, xs = np.nonzero(s["colorseg"] == colorseg_label(shape, colour))
+            if cell is None:
+                hidden += 1
+                assert ys.size < 4
+                continue
+            assert cell == object_cell(s["colorseg"], colorseg_label(shape, colour))
+            assert cell == (int(ys.mean() * GROUNDING_GRID / RES), int(xs.mean() * GROUNDING_GRID / RES))
+    assert parse_grounded_objects("red cube r1 c2; blue; green cone hidden; red r9") == [
+        ("red", "cube", (1, 2)), ("green", "cone", None)]
+
+
 def test_manifest(dataset):
     import json
 

@@ -50,3 +50,25 @@ def test_load_errors_name_the_folder(tmp_path):
     (tmp_path / "tokenizer_config.json").write_text('{"type": "nope", "config": {}}')
     with pytest.raises(ValueError, match="unknown tokenizer type 'nope'"):
         load_tokenizer(tmp_path)
+
+
+def test_the_shipped_objects_config_makes_each_word_one_token_within_the_registry(tmp_path):
+    """Grounded object lists of rendered scenes: every colour, shape, cell word and ';' is one
+    token, and the longest list (six objects) fits the modality's max_tokens."""
+    from fourm.datasets.scenes.generate import generate_scenes
+    from fourm.datasets.scenes.world import COLOR_NAMES
+    from fourm.modalities import load_registry
+    from train.text_tokenizer import iter_texts, train_text_tokenizer
+
+    generate_scenes(tmp_path / "scenes", n=40, n_val=1, resolution=16, seed=0, progress=False)
+    report = train_text_tokenizer("configs/tokenizers/text_objects.yaml",
+                                  [f"data.train={tmp_path / 'scenes' / 'train'}", f"out={tmp_path / 'tok'}"])
+    spec = load_registry(["objects"])["objects"]
+    tokenizer = TextTokenizer.from_pretrained(tmp_path / "tok")
+    assert report["round_trip_exact"] == 1.0 and tokenizer.vocab_size <= spec.vocab_size
+    words = sorted({w for t in iter_texts(str(tmp_path / "scenes" / "train"), "objects") for w in t.replace(";", " ").split()})
+    assert len(words) > 20 and {"red", "cube", "r3", "c3"} <= set(words), words  # colours, shapes, cells
+    text = " ".join(words)
+    assert len(tokenizer.encode_text(text)) == len(words), [tokenizer.hf.id_to_token(i) for i in tokenizer.encode_text(text)]
+    longest = "; ".join(f"{c} cube r3 c3" for c in COLOR_NAMES[:6])
+    assert len(tokenizer.encode_text(longest, add_special=True)) <= spec.max_tokens == tokenizer.max_tokens

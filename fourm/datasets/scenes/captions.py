@@ -55,7 +55,8 @@ def _camera_coordinates(scene: Scene) -> np.ndarray:
     return np.stack([rel @ right, rel @ forward], axis=1)
 
 
-def _opening(scene: Scene, rng: np.random.Generator) -> str:
+def _opening(scene: Scene, rng: np.random.Generator) -> tuple[str, list[int]]:
+    """The first sentence, and the scene's object indices in the order it names them."""
     n = len(scene.objects)
     phrases = [_article(f"{o.size} {name(o)}") for o in scene.objects]
     if rng.random() < 0.3:
@@ -65,7 +66,8 @@ def _opening(scene: Scene, rng: np.random.Generator) -> str:
         order = rng.permutation(n)
         template = OPENINGS[rng.integers(len(OPENINGS))]
     count = NUMBER_WORDS[n]
-    return template.format(count=count, Count=count.capitalize(), listing=_join([phrases[i] for i in order]))
+    listing = _join([phrases[i] for i in order])
+    return template.format(count=count, Count=count.capitalize(), listing=listing), [int(i) for i in order]
 
 
 def _counts(scene: Scene) -> str:
@@ -97,9 +99,12 @@ def _relations(scene: Scene, rng: np.random.Generator) -> list[str]:
     return sentences
 
 
-def make_caption(scene: Scene, rng: np.random.Generator) -> str:
-    sentences = [_opening(scene, rng)]
+def make_caption(scene: Scene, rng: np.random.Generator) -> tuple[str, list[int]]:
+    """The caption, and the scene's object indices in the order its opening names them (the
+    order of the grounded object list, `grounding.grounded_objects`)."""
+    opening, order = _opening(scene, rng)
+    sentences = [opening]
     if rng.random() < 0.5:
         sentences.append(_counts(scene))
     sentences += _relations(scene, rng)
-    return " ".join(sentences)
+    return " ".join(sentences), order

@@ -18,6 +18,7 @@ import numpy as np
 
 from fourm.datasets.codecs import encode_normals
 from fourm.datasets.scenes.captions import make_caption
+from fourm.datasets.scenes.grounding import grounded_objects
 from fourm.datasets.scenes.render import Rendering, render
 from fourm.datasets.scenes.world import CLASS_NAMES, COLORSEG_NAMES, GENERATOR_VERSION, PALETTE, SHAPES, Scene, sample_scene, scene_to_dict
 from fourm.shards import MANIFEST_NAME, AtomicShardWriter, remove_stale_temp_files
@@ -26,7 +27,8 @@ log = logging.getLogger(__name__)
 
 SPLIT_STREAMS = {"train": 0, "val": 1}
 SHARD_PATTERN = "shard-{:06d}.tar"
-FILE_EXTENSIONS = ("rgb.png", "depth.npy", "semseg.png", "colorseg.png", "normals.png", "caption.txt", "scene.json")
+FILE_EXTENSIONS = ("rgb.png", "depth.npy", "semseg.png", "colorseg.png", "normals.png", "caption.txt", "objects.txt",
+                   "scene.json")
 
 
 @dataclass
@@ -35,6 +37,7 @@ class SceneSample:
     scene: Scene
     rendering: Rendering
     caption: str
+    objects: str  # the caption's objects grounded in the image (grounding.py)
 
     def files(self) -> dict:
         """{"__key__", "<modality>.<ext>": value} as written to a shard."""
@@ -42,7 +45,7 @@ class SceneSample:
         height, width = r.depth.shape
         return {"__key__": self.key, "rgb.png": r.rgb, "depth.npy": r.depth, "semseg.png": r.semseg,
                 "colorseg.png": r.colorseg, "normals.png": encode_normals(r.normals), "caption.txt": self.caption,
-                "scene.json": scene_to_dict(self.scene, height, width)}
+                "objects.txt": self.objects, "scene.json": scene_to_dict(self.scene, height, width)}
 
 
 def sample_key(split: str, index: int) -> str:
@@ -53,8 +56,10 @@ def render_sample(seed: int, split: str, index: int, resolution: int) -> SceneSa
     """Sample `index` of `split`, regenerated alone from (seed, split, index)."""
     rng = np.random.default_rng((seed, SPLIT_STREAMS[split], index))
     scene = sample_scene(rng)
-    caption = make_caption(scene, rng)
-    return SceneSample(sample_key(split, index), scene, render(scene, resolution, resolution), caption)
+    caption, order = make_caption(scene, rng)
+    rendering = render(scene, resolution, resolution)
+    return SceneSample(sample_key(split, index), scene, rendering, caption,
+                       grounded_objects(scene, rendering.colorseg, order))
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,8 @@ def build_manifest(settings: dict, jobs: list[ShardJob], out_dir: Path, complete
             "depth": "float32 z-depth along the camera's optical axis in metres; 0 = nothing hit (background)",
             "semseg": "uint8 class index into class_names; 0 = background",
             "colorseg": "uint8 label into colorseg_names: 0 background, 1 floor, then one per (shape, colour)",
+            "objects": "the caption opening's objects in its order: \"<colour> <shape> r<row> c<col>\" (8x8 cell of the "
+                       "visible centre) or \"<colour> <shape> hidden\", joined by \"; \"",
             "normals": "camera frame (x right, y up, z towards the camera), unit length; uint8 PNG = "
                        "round(n * 127.5 + 127.5); background is the zero vector, stored as (128, 128, 128)",
             "rgb": "uint8 sRGB, one ray per pixel centre (no anti-aliasing, so every modality aligns exactly)",

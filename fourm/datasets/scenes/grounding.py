@@ -1,0 +1,56 @@
+"""The caption's objects grounded in the image: `objects.txt`, one entry per object the caption's
+opening names, in the caption's order, each with the grid cell of its visible centre.
+
+    "green sphere r5 c2; gray cone r4 c6; red cube hidden"
+
+`rROW cCOL` is the cell (of a GROUNDING_GRID x GROUNDING_GRID grid over the image) holding the
+mean of the object's visible pixels in the colorseg map; `hidden` when fewer than MIN_VISIBLE
+pixels show. This is a phrase-grounding annotation (each named phrase linked to a place in the
+image), written as text so a FourM reads and writes it as it does a caption: decoded left to
+right, an object's shape is chosen after its colour, with the caption's "<colour> <shape>" to copy.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from fourm.datasets.scenes.world import Scene, colorseg_label
+
+GROUNDING_GRID = 8   # cells per side
+MIN_VISIBLE = 4      # pixels; fewer and the object is `hidden`
+SEPARATOR = "; "
+
+
+def object_cell(colorseg: np.ndarray, label: int) -> tuple[int, int] | None:
+    """(row, col) of the cell holding the centre of `label`'s pixels in colorseg (H, W), or None
+    when fewer than MIN_VISIBLE pixels carry it."""
+    ys, xs = np.nonzero(colorseg == label)
+    if ys.size < MIN_VISIBLE:
+        return None
+    height, width = colorseg.shape
+    return int(ys.mean() * GROUNDING_GRID / height), int(xs.mean() * GROUNDING_GRID / width)
+
+
+def grounded_objects(scene: Scene, colorseg: np.ndarray, order: list[int]) -> str:
+    """objects.txt for `scene`, its objects in `order` (the caption's), colorseg (H, W) uint8."""
+    entries = []
+    for index in order:
+        obj = scene.objects[index]
+        cell = object_cell(colorseg, colorseg_label(obj.shape, obj.color))
+        place = "hidden" if cell is None else f"r{cell[0]} c{cell[1]}"
+        entries.append(f"{obj.color} {obj.shape} {place}")
+    return SEPARATOR.join(entries)
+
+
+def parse_grounded_objects(text: str) -> list[tuple[str, str, tuple[int, int] | None]]:
+    """(colour, shape, (row, col) or None) per well-formed entry of objects.txt (or of a
+    generated one: malformed entries are skipped, so a sampled list is read as far as it makes
+    sense)."""
+    out = []
+    for entry in text.split(";"):
+        words = entry.split()
+        if len(words) == 3 and words[2] == "hidden":
+            out.append((words[0], words[1], None))
+        elif (len(words) == 4 and words[2][:1] == "r" and words[3][:1] == "c"
+              and words[2][1:].isdigit() and words[3][1:].isdigit()):
+            out.append((words[0], words[1], (int(words[2][1:]), int(words[3][1:]))))
+    return out
