@@ -34,7 +34,9 @@ HEADLINES = (("semseg", "miou", "rgb→semseg mIoU"), ("semseg", "pixel_acc", "r
              ("consistency_objects", "mismatched_consistency",
               "caption→objects→colorseg→rgb_grid against other captions (chance)"),
              ("consistency", "judge_consistency", "same check on real images (judge's segmentation)"),
-             ("consistency", "reference_consistency", "same check on real images (true segmentation)"))
+             ("consistency", "reference_consistency", "same check on real images (true segmentation)"),
+             ("consistency_colorseg", "reconstruction_consistency",
+              "same check on real images through the rgb_grid tokenizer (judge's segmentation)"))
 
 
 def generation_rows(model, gen_cfg, samples: Sequence[dict], tokenizers: dict, generator: torch.Generator,

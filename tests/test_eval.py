@@ -271,8 +271,36 @@ def test_consistency_with_a_unet_judge(env, tmp_path):
     train_unet_baseline(unet)
     result = evaluate(eval_config(env, "consistency", "semseg", inputs=["caption"], judge=str(tmp_path / "unet"),
                                   max_samples=2, out_dir=str(tmp_path / "out")))
-    for key in ("consistency", "judge_consistency", "reference_consistency"):
+    for key in ("consistency", "judge_consistency", "reference_consistency", "reconstruction_consistency"):
         assert 0.0 <= result["metrics"][key] <= 1.0
     with pytest.raises(ValueError, match="no trained U-Net"):
         evaluate(eval_config(env, "consistency", "semseg", inputs=["caption"], judge=str(tmp_path / "none"),
                              max_samples=2, out_dir=str(tmp_path / "out2")))
+
+
+def test_reconstruction_check_judges_the_tokenizers_round_trip():
+    """reconstruction_consistency segments decode(encode(real image)): with a tokenizer that hands
+    the image back unchanged it is the judge's own check; with one that blanks it, nothing is found."""
+    from types import SimpleNamespace
+
+    from eval.evaluators.consistency import reconstruction_checks
+
+    images = [np.full((4, 4, 3), v, dtype=np.uint8) for v in (50, 200)]   # uint8 (H, W, 3)
+    seen = []
+
+    def segment(ids, decoded):
+        seen.extend(decoded)
+        return [np.ones((4, 4), dtype=np.int64) * (im.mean() > 100) for im in decoded]
+
+    def check(objs, image, seg):
+        return [(bool(seg.any()), True) for _ in objs]
+
+    def ctx_with(decode):
+        return SimpleNamespace(encode=lambda batch, spec: torch.arange(len(batch))[:, None], device="cpu",
+                               decode=lambda spec, ids: [decode(images[i]) for i in ids[:, 0].tolist()])
+
+    objects = [[("red", "cube")], [("blue", "cone")]]
+    same = reconstruction_checks(ctx_with(lambda im: im), [0, 1], None, objects, segment, check)
+    assert same == [(False, True), (True, True)] and np.array_equal(seen[1], images[1])
+    blank = reconstruction_checks(ctx_with(lambda im: im * 0), [0, 1], None, objects, segment, check)
+    assert blank == [(False, True), (False, True)]

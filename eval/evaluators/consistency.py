@@ -22,6 +22,9 @@ it reads a real image), decode it, then check every object of the sample's scene
                      well above it
     judge_consistency = the check on the real image with the judge's segmentation of it: the
                      ceiling of the judge (a weak rgb -> semseg misses objects a perfect generator drew)
+    reconstruction_consistency = the check (judge's segmentation) on the real image passed through
+                     the `via` tokenizer, decode(encode(image)): the ceiling of the image tokens a
+                     generator writes (a perfect FourM can draw no better than its tokenizer)
 
 The judge that segments the images is the model itself (its rgb -> semseg), or with `judge` a
 U-Net baseline trained on the real images (eval/baselines): independent of the generator, and
@@ -156,7 +159,7 @@ def run(model, ctx: EvalContext) -> dict:
         return check_objects(objs, seg, nearest_colour(image, colours), class_names, colour_names, cfg.min_pixels)
 
     segment = image_segmenter(model, ctx)  # a missing judge fails here, before any generation
-    checks, per_sample, rows, reference, judge, mismatched = [], [], [], [], [], []
+    checks, per_sample, rows, reference, judge, mismatched, rebuilt = [], [], [], [], [], [], []
     for batch in ctx.batches():
         objects = [scene_objects(s) for s in batch]
         real_images = [np.asarray(x)[..., :3] for x in ctx.values(batch, image_spec)]
@@ -166,6 +169,7 @@ def run(model, ctx: EvalContext) -> dict:
         real_ids = None if cfg.judge else ctx.encode(batch, image_spec).to(ctx.device)
         real_segs = segment(real_ids, real_images)
         judge += [c for o, im, seg in zip(objects, real_images, real_segs) for c in check(o, im, seg)]
+        rebuilt += reconstruction_checks(ctx, batch, image_spec, objects, segment, check)
         image_ids, images = generate_images(model, ctx, batch)
         segs = segment(image_ids, images)
         # Chance level: each image checked against another sample's caption (the next in the batch).
@@ -184,9 +188,18 @@ def run(model, ctx: EvalContext) -> dict:
     return {"consistency": _both(checks), "class_recall": _first(checks),
             "sample_all_present": sum(per_sample) / len(per_sample) if per_sample else None,
             "reference_consistency": _both(reference), "judge_consistency": _both(judge),
-            "judge_class_recall": _first(judge),
+            "judge_class_recall": _first(judge), "reconstruction_consistency": _both(rebuilt),
             "mismatched_consistency": _both(mismatched),
             "objects": len(checks), "samples": len(per_sample)}
+
+
+def reconstruction_checks(ctx: EvalContext, batch, image_spec, objects, segment, check) -> list:
+    """The check on decode(encode(real image)) through the `via` tokenizer, segmented by the judge."""
+    from eval.visuals import rgb_to_uint8
+
+    ids = ctx.encode(batch, image_spec).to(ctx.device)  # (B, N)
+    images = [rgb_to_uint8(x) for x in ctx.decode(image_spec, ids)]
+    return [c for o, im, seg in zip(objects, images, segment(ids, images)) for c in check(o, im, seg)]
 
 
 def _both(checks) -> float | None:
