@@ -296,11 +296,12 @@ def test_reconstruction_check_judges_the_tokenizers_round_trip():
         return [(bool(seg.any()), True) for _ in objs]
 
     def ctx_with(decode):
-        return SimpleNamespace(encode=lambda batch, spec: torch.arange(len(batch))[:, None], device="cpu",
-                               decode=lambda spec, ids: [decode(images[i]) for i in ids[:, 0].tolist()])
+        return SimpleNamespace(decode=lambda spec, ids: [decode(images[i]) for i in ids[:, 0].tolist()])
+
+    ids = torch.arange(2)[:, None]   # (B, N): one "token" per image, its index
 
     objects = [[("red", "cube")], [("blue", "cone")]]
-    same = reconstruction_checks(ctx_with(lambda im: im), [0, 1], None, objects, segment, check)
+    same = reconstruction_checks(ctx_with(lambda im: im), ids, None, objects, segment, check)
     assert same == [(False, True), (True, True)] and np.array_equal(seen[1], images[1])
-    blank = reconstruction_checks(ctx_with(lambda im: im * 0), [0, 1], None, objects, segment, check)
+    blank = reconstruction_checks(ctx_with(lambda im: im * 0), ids, None, objects, segment, check)
     assert blank == [(False, True), (False, True)]

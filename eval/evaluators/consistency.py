@@ -166,10 +166,10 @@ def run(model, ctx: EvalContext) -> dict:
         # The same check on the real image and its true segmentation: the ceiling of the metric;
         # with the judge's segmentation of the real image: the ceiling of the judge.
         reference += [c for o, im, seg in zip(objects, real_images, ctx.values(batch, seg_spec)) for c in check(o, im, np.asarray(seg))]
-        real_ids = None if cfg.judge else ctx.encode(batch, image_spec).to(ctx.device)
+        real_ids = ctx.encode(batch, image_spec).to(ctx.device)  # (B, N); a U-Net judge reads pixels only
         real_segs = segment(real_ids, real_images)
         judge += [c for o, im, seg in zip(objects, real_images, real_segs) for c in check(o, im, seg)]
-        rebuilt += reconstruction_checks(ctx, batch, image_spec, objects, segment, check)
+        rebuilt += reconstruction_checks(ctx, real_ids, image_spec, objects, segment, check)
         image_ids, images = generate_images(model, ctx, batch)
         segs = segment(image_ids, images)
         # Chance level: each image checked against another sample's caption (the next in the batch).
@@ -193,11 +193,10 @@ def run(model, ctx: EvalContext) -> dict:
             "objects": len(checks), "samples": len(per_sample)}
 
 
-def reconstruction_checks(ctx: EvalContext, batch, image_spec, objects, segment, check) -> list:
-    """The check on decode(encode(real image)) through the `via` tokenizer, segmented by the judge."""
+def reconstruction_checks(ctx: EvalContext, ids: torch.Tensor, image_spec, objects, segment, check) -> list:
+    """The check on decode(ids) for the real images' `via` token ids (B, N), segmented by the judge."""
     from eval.visuals import rgb_to_uint8
 
-    ids = ctx.encode(batch, image_spec).to(ctx.device)  # (B, N)
     images = [rgb_to_uint8(x) for x in ctx.decode(image_spec, ids)]
     return [c for o, im, seg in zip(objects, images, segment(ids, images)) for c in check(o, im, seg)]
 
