@@ -74,27 +74,46 @@ def shown_truth(spec, tokenizer, raw):
     return decode_tokens(spec, tokenizer, encode_values(spec, tokenizer, [raw]))[0]
 
 
-def generation_section(model, samples, tokenizers, out: Path, seed: int, decode_steps: Optional[int]):
+def model_for(config_model: str, checkpoint: str, specialists: Sequence[str]) -> str:
+    """The model a shipped config runs on in the report: the fine-tuned specialist it names (one of
+    `specialists`), else the report's checkpoint (the any-to-any FourM)."""
+    named = Path(config_model).as_posix()
+    return named if named in {Path(s).as_posix() for s in specialists} else checkpoint
+
+
+def generation_section(checkpoint: str, specialists: Sequence[str], samples, out: Path, seed: int,
+                       decode_steps: Optional[int]):
     from eval.report import Figure, Section
     from eval.visuals import write_grid
+    from fourm.generation.outputs import load_modality_tokenizers
     from fourm.generation_config import load_generation_config
+    from fourm.model import FourM
+    from fourm.paths import resolve
 
-    figures = []
+    figures, models = [], {}  # models: {path: (FourM, its tokenizers)}, each loaded once
     for name in GENERATIONS:
         gen_cfg = load_generation_config(f"configs/generate/{name}.yaml")
+        path = model_for(gen_cfg.model, checkpoint, specialists)
+        if path not in models:
+            model = FourM.from_pretrained(resolve(path)).eval()
+            models[path] = model, load_modality_tokenizers({m.name: m for m in model.config.modalities})
+        model, tokenizers = models[path]
         generator = torch.Generator().manual_seed(seed)
         rows, titles = generation_rows(model, gen_cfg, samples, tokenizers, generator, decode_steps)
-        path = write_grid(out / f"generate_{name}.png", rows, titles, [s["__key__"][-6:] for s in samples])
+        grid = write_grid(out / f"generate_{name}.png", rows, titles, [s["__key__"][-6:] for s in samples])
         targets = ", ".join(f"{t.modality} ({t.scheme})" for t in gen_cfg.targets)
-        figures.append(Figure(str(path), f"configs/generate/{name}.yaml: {targets}"))
+        figures.append(Figure(str(grid), f"configs/generate/{name}.yaml: {targets}" + (
+            f" (model {path})" if path != checkpoint else "")))
         log.info("report: %s done", name)
     return Section("Any-to-any generation on val samples", text="Each row is one val sample: the conditions, "
                    "what the tiny FourM generated from them (targets in order, each joining the conditions of "
                    "the next), and the ground truth.", images=figures)
 
 
-def evaluation_sections(checkpoint: str, out: Path, overrides: dict[str, Sequence[str]]) -> tuple[list, dict]:
-    """Run the shipped eval configs; returns report sections and {task: metrics}."""
+def evaluation_sections(checkpoint: str, specialists: Sequence[str], out: Path,
+                        overrides: dict[str, Sequence[str]]) -> tuple[list, dict]:
+    """Run the shipped eval configs (each on `model_for` its model); returns report sections and
+    {task: metrics}."""
     from eval.config import load_eval_config
     from eval.report import Figure, Section, Table
     from eval.run import class_tables, evaluate, score_rows
@@ -102,7 +121,7 @@ def evaluation_sections(checkpoint: str, out: Path, overrides: dict[str, Sequenc
     sections, metrics = [], {}
     for task in EVALS:
         cfg = load_eval_config(f"configs/eval/{task}.yaml", list(overrides.get(task, ())))
-        result = evaluate(cfg, checkpoint=checkpoint, out_dir=str(out / "eval" / task))
+        result = evaluate(cfg, checkpoint=model_for(cfg.model, checkpoint, specialists), out_dir=str(out / "eval" / task))
         metrics[task] = result["metrics"]
         rows = score_rows(result, "FourM" if task != "flextok" else "FlexTok")
         figures = [Figure(f, Path(f).stem.replace("_", " ")) for f in result["figures"]]
@@ -130,21 +149,18 @@ def values_table(values: dict[str, Any]):
 
 def write_quickstart_report(checkpoint: str, data: str, out: str | Path, examples: int = 6, seed: int = 0,
                             eval_overrides: Optional[dict] = None, decode_steps: Optional[int] = None,
-                            extra: Optional[dict] = None) -> dict:
-    """Everything above into `out`/report.html; returns the headline metrics."""
+                            extra: Optional[dict] = None, specialists: Sequence[str] = ()) -> dict:
+    """Everything above into `out`/report.html; returns the headline metrics. `checkpoint`: the
+    any-to-any FourM every shipped config runs on, except those naming one of `specialists`
+    (fine-tuned from it: the caption route's), which run on that."""
     from eval.context import read_samples
     from eval.report import Section, write_report
-    from fourm.generation.outputs import load_modality_tokenizers
-    from fourm.model import FourM
-    from fourm.paths import resolve
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    model = FourM.from_pretrained(resolve(checkpoint)).eval()
-    tokenizers = load_modality_tokenizers({m.name: m for m in model.config.modalities})
     samples, _ = read_samples(data, examples)
-    eval_sections, metrics = evaluation_sections(checkpoint, out, eval_overrides or {})
-    gen = generation_section(model, samples, tokenizers, out, seed, decode_steps)
+    eval_sections, metrics = evaluation_sections(checkpoint, specialists, out, eval_overrides or {})
+    gen = generation_section(checkpoint, specialists, samples, out, seed, decode_steps)
     summary = headline_values(metrics, extra or {})
     intro = Section("fourm quickstart", text=f"Model {checkpoint}; data {data}. Scores from the eval configs below; "
                     "the generation grids use the shipped configs in configs/generate/. "
@@ -153,7 +169,8 @@ def write_quickstart_report(checkpoint: str, data: str, out: str | Path, example
                     "generated as FlexTok tokens (rgb), and from a shape-and-colour layout (colorseg) as the 16×16 "
                     "grid (caption→colorseg→rgb_grid), whose cells hold shapes that 32 FlexTok tokens cannot; "
                     "caption→objects→… first lists the caption's objects, left to right, each with the grid cell "
-                    "where it shows.",
+                    "where it shows" + (f", and runs on the specialist fine-tuned for that route ({', '.join(specialists)})"
+                                        if specialists else "") + ".",
                     tables=[values_table(summary)])
     path = write_report(out / "report.html", "fourm quickstart report", [intro, gen, *eval_sections])
     log.info("wrote %s", path)

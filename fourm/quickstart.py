@@ -42,6 +42,7 @@ SMALL = QuickstartSize(
         "rgb_vae": ("train.steps=150", "train.val_every=150", "train.ckpt_every=150"),
         "rgb": ("train.steps=300", "train.val_every=300", "train.ckpt_every=300", "model.nested_dropout_start=200"),
         "fourm": ("steps=100", "val_every=100", "checkpoint_every=100", "data.val_samples=32"),
+        "caption_route": ("steps=100", "val_every=100", "checkpoint_every=100", "data.val_samples=32"),
         "judge": ("train.steps=100",),
         "eval": ("max_samples=32",),
     },
@@ -52,6 +53,8 @@ JUDGE_CONFIG = "configs/baselines/unet_semseg.yaml"
 # The KL autoencoder under FlexTok: the rgb tokenizer's config (flextok_scenes_vae.yaml) reads it
 # through vae_init, so it trains first.
 RGB_VAE_CONFIG = "configs/tokenizers/rgb_vae_scenes.yaml"
+# The caption route's specialist, fine-tuned from FourM (configs/generate/caption_to_objects_to_rgb.yaml)
+ROUTE_CONFIG = "configs/finetune/caption_route.yaml"
 ADAPTIVE_PSNR_DB = 20.0
 
 
@@ -215,6 +218,26 @@ def fourm_configs() -> tuple[str, ...]:
     return FOURM_CONFIG, load_train_config(FOURM_CONFIG).data.masking
 
 
+def stage_caption_route(size: QuickstartSize, out: Path) -> dict:
+    """The specialist for caption -> objects -> colorseg -> rgb_grid, fine-tuned from FourM (fresh
+    run dir: FourM may have changed)."""
+    import shutil
+
+    from train.finetune import finetune
+    from train.finetune_config import load_finetune_config
+
+    cfg = load_finetune_config(ROUTE_CONFIG, list(size.overrides.get("caption_route", ())))
+    shutil.rmtree(cfg.run_dir, ignore_errors=True)
+    return finetune(cfg)
+
+
+def route_configs() -> tuple[str, ...]:
+    """The caption route's fine-tuning config and the masking config it names."""
+    from train.finetune_config import load_finetune_config
+
+    return ROUTE_CONFIG, load_finetune_config(ROUTE_CONFIG).data.masking
+
+
 def report_configs() -> tuple[str, ...]:
     """The shipped generation and evaluation configs the report runs: editing one reruns it."""
     from eval.quickstart_report import EVALS, GENERATIONS
@@ -239,6 +262,7 @@ def stage_report(size: QuickstartSize, out: Path) -> dict:
     from fourm.adaptive_tokens import mean_adaptive_tokens
     from fourm.modalities import load_registry
     from modality_tokenizers import load_tokenizer
+    from train.finetune_config import load_finetune_config
     from train.fourm_config import load_train_config
 
     rgb = load_registry(["rgb"])["rgb"]
@@ -246,8 +270,10 @@ def stage_report(size: QuickstartSize, out: Path) -> dict:
                                 limit=size.val_samples)
     extra = {f"FlexTok mean tokens for PSNR ≥ {ADAPTIVE_PSNR_DB:g} dB (--rgb-tokens auto)": auto["mean_tokens"]}
     run_dir = load_train_config(FOURM_CONFIG, list(size.overrides.get("fourm", ()))).run_dir
+    route_dir = load_finetune_config(ROUTE_CONFIG, list(size.overrides.get("caption_route", ()))).run_dir
     overrides = {task: size.overrides.get("eval", ()) for task in EVALS}
-    return write_quickstart_report(f"{run_dir}/model", "data/scenes/val", out, eval_overrides=overrides, extra=extra)
+    return write_quickstart_report(f"{run_dir}/model", "data/scenes/val", out, eval_overrides=overrides, extra=extra,
+                                   specialists=(f"{route_dir}/model",))
 
 
 # Grid tokenizers save what their codes draw (FourM's model.code_appearance) since 2026-12-03: a
@@ -272,7 +298,9 @@ STAGES: tuple[Stage, ...] = (
     Stage("tokenize", stage_tokenize, TOKENIZED, needs=("scenes", *(f"{name}_tokenizer" for name in TOKENIZED)),
           threads=available_threads),
     Stage("fourm", stage_fourm, configs=fourm_configs, needs=("tokenize",), threads=available_threads),
-    Stage("report", stage_report, ("v6",), report_configs, needs=("scenes", "rgb_tokenizer", "fourm", "judge"),
+    Stage("caption_route", stage_caption_route, configs=route_configs, needs=("fourm",), threads=available_threads),
+    Stage("report", stage_report, ("v7",), report_configs,
+          needs=("scenes", "rgb_tokenizer", "fourm", "caption_route", "judge"),
           threads=available_threads),
 )
 

@@ -95,3 +95,22 @@ def test_the_report_reruns_when_a_shipped_generation_or_eval_config_changes():
     assert paths == report_configs() and "configs/generate/caption_to_colorseg_to_rgb.yaml" in paths
     assert "configs/eval/consistency_colorseg.yaml" in paths
     assert all(resolve(p).is_file() for p in paths)
+
+
+def test_the_caption_route_runs_on_its_specialist_fine_tuned_after_fourm():
+    """The route's generation and eval configs name the model the caption_route stage writes; the
+    report runs them on it and every other config on the any-to-any FourM."""
+    from eval.config import load_eval_config
+    from eval.quickstart_report import model_for
+    from fourm.generation_config import load_generation_config
+    from fourm.quickstart import ROUTE_CONFIG, STAGES
+    from train.finetune_config import load_finetune_config
+
+    stages = {s.name: s for s in STAGES}
+    assert stages["caption_route"].needs == ("fourm",) and "caption_route" in stages["report"].needs
+    route_model = f"{load_finetune_config(ROUTE_CONFIG).run_dir}/model"
+    assert load_generation_config("configs/generate/caption_to_objects_to_rgb.yaml").model == route_model
+    assert load_eval_config("configs/eval/consistency_objects.yaml").model == route_model
+    assert model_for(route_model, "other/model", (route_model,)) == route_model
+    assert model_for("runs/fourm_tiny/model", "other/model", (route_model,)) == "other/model"
+    assert model_for(route_model, "other/model", ()) == "other/model"
