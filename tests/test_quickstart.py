@@ -114,3 +114,13 @@ def test_the_caption_route_runs_on_its_specialist_fine_tuned_after_fourm():
     assert model_for(route_model, "other/model", (route_model,)) == route_model
     assert model_for("runs/fourm_tiny/model", "other/model", (route_model,)) == "other/model"
     assert model_for(route_model, "other/model", ()) == "other/model"
+
+
+def test_the_small_overrides_of_the_training_stages_are_valid_keys():
+    """`--small` overrides load into their configs (a typo would fail only minutes into a run)."""
+    from fourm.quickstart import FOURM_CONFIG, ROUTE_CONFIG, SMALL
+    from train.finetune_config import load_finetune_config
+    from train.fourm_config import load_train_config
+
+    assert load_train_config(FOURM_CONFIG, list(SMALL.overrides["fourm"])).steps == 100
+    assert load_finetune_config(ROUTE_CONFIG, list(SMALL.overrides["caption_route"])).steps == 100
