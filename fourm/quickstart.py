@@ -215,7 +215,12 @@ def fourm_configs() -> tuple[str, ...]:
     """The FourM training config and the masking config it names."""
     from train.fourm_config import load_train_config
 
-    return FOURM_CONFIG, load_train_config(FOURM_CONFIG).data.masking
+    return with_masking(FOURM_CONFIG, load_train_config)
+
+
+def with_masking(config: str, load: Callable) -> tuple[str, ...]:
+    """A training config (loaded by `load`) and the masking config its data section names."""
+    return config, load(config).data.masking
 
 
 def stage_caption_route(size: QuickstartSize, out: Path) -> dict:
@@ -235,7 +240,7 @@ def route_configs() -> tuple[str, ...]:
     """The caption route's fine-tuning config and the masking config it names."""
     from train.finetune_config import load_finetune_config
 
-    return ROUTE_CONFIG, load_finetune_config(ROUTE_CONFIG).data.masking
+    return with_masking(ROUTE_CONFIG, load_finetune_config)
 
 
 def report_configs() -> tuple[str, ...]:
