@@ -43,6 +43,16 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def profiler(enabled: bool, device: str):
+    """torch.profiler over the timed steps (a null context when not asked for)."""
+    import contextlib
+
+    if not enabled:
+        return contextlib.nullcontext()
+    acts = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if device == "cuda" else [])
+    return torch.profiler.profile(activities=acts)
+
+
 def step_flops(model, batch) -> float:
     """Forward+backward FLOPs of one step on `batch` (see the module docstring)."""
     c = model.config
@@ -92,6 +102,7 @@ def main() -> None:
     parser.add_argument("--masking", default="configs/masking/default.yaml")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    parser.add_argument("--profile", action="store_true", help="print the 15 ops that take the most time in the timed steps")
     parser.add_argument("--peak-size", type=int, default=0, help="matmul size for the peak (default 2048 CPU, 8192 GPU)")
     args = parser.parse_args()
 
@@ -115,11 +126,15 @@ def main() -> None:
     for batch in batches[: args.warmup]:
         step(batch)
     sync(args.device)
-    start = time.perf_counter()
-    for batch in batches[args.warmup:]:
-        step(batch)
-    sync(args.device)
-    elapsed = time.perf_counter() - start
+    with profiler(args.profile, args.device) as prof:
+        start = time.perf_counter()
+        for batch in batches[args.warmup:]:
+            step(batch)
+        sync(args.device)
+        elapsed = time.perf_counter() - start
+    if prof is not None:
+        key = "self_cuda_time_total" if args.device == "cuda" else "self_cpu_time_total"
+        print(prof.key_averages().table(sort_by=key, row_limit=15))
     timed = batches[args.warmup:]
     tokens = sum(sum(count_tokens(b)) for b in timed)
     flops = sum(step_flops(model, b) for b in timed)

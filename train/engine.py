@@ -228,6 +228,8 @@ class Engine:
         return self.optimizer.param_groups[0]["lr"]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # No autocast here: DeepSpeed's forward switches an outer CUDA autocast off. In bf16 the
+        # parameters are bf16; a model whose fp32 inputs meet them autocasts inside its own forward.
         return self.ds(*args, **kwargs)
 
     def train(self, mode: bool = True) -> None:

@@ -169,9 +169,13 @@ class TrainingLoss(nn.Module):
         self.tokenizer = tokenizer
 
     def forward(self, x: torch.Tensor, generator: Optional[torch.Generator] = None, validate: bool = False) -> Any:
-        if validate:
-            return self.tokenizer.validation_metrics(x)
-        return self.tokenizer.training_loss(x, generator=generator)
+        # Under DeepSpeed bf16 the weights are bf16 while images, noise and fixed tables are fp32:
+        # autocast inside the engine (it switches an outer one off) casts wherever they meet.
+        dtype = next(self.parameters()).dtype
+        with torch.autocast(x.device.type, dtype=dtype, enabled=dtype != torch.float32):
+            if validate:
+                return self.tokenizer.validation_metrics(x)
+            return self.tokenizer.training_loss(x, generator=generator)
 
     def no_weight_decay(self) -> set:
         inner = self.tokenizer.no_weight_decay() if hasattr(self.tokenizer, "no_weight_decay") else set()
@@ -335,7 +339,8 @@ def _run_steps(engine, cfg: TokenizerTrainConfig, data_kind: str, step: int, val
         if hasattr(engine.module.tokenizer, "set_train_step"):
             engine.module.tokenizer.set_train_step(step)
         for micro in range(accum):
-            gen = torch.Generator(engine.device).manual_seed(loop.seed * 100_003 + rank() * 10_007 + step * accum + micro)
+            # a CPU generator: tokenizers draw on the CPU and move the draws (same draws on any device)
+            gen = torch.Generator().manual_seed(loop.seed * 100_003 + rank() * 10_007 + step * accum + micro)
             loss, metrics = engine(_to_device(next(batches), engine.device), generator=gen)
             info = engine.step(loss)
         step += 1

@@ -17,7 +17,7 @@ from typing import Literal, Optional
 
 import torch
 
-from fourm.generation.sampling import TemperatureSchedule, sample_tokens, temperature_at
+from fourm.generation.sampling import TemperatureSchedule, sample_tokens, temperature_at, uniform
 
 TokenSchedule = Literal["cosine", "linear"]
 
@@ -103,8 +103,8 @@ class MaskGITSampler(_ParallelSampler):
         confidence = logits.float().log_softmax(-1).gather(-1, sampled[..., None])[..., 0]  # (B, N)
         tau = self.choice_temperature * (1.0 - t / self.num_steps)
         if tau > 0:
-            uniform = torch.rand(confidence.shape, generator=generator, device=confidence.device).clamp(1e-20, 1.0)
-            gumbel = -torch.log((-torch.log(uniform)).clamp_min(1e-20))  # (B, N)
+            u = uniform(confidence.shape, generator, confidence.device).clamp(1e-20, 1.0)
+            gumbel = -torch.log((-torch.log(u)).clamp_min(1e-20))  # (B, N)
             confidence = confidence + tau * gumbel
         confidence = confidence.masked_fill(done, float("-inf"))
         keep = torch.topk(confidence, self.counts[t], dim=-1).indices  # (B, k)

@@ -57,5 +57,17 @@ def sample_tokens(logits: torch.Tensor, temperature: float, generator: Optional[
         return logits.argmax(-1)
     logits = filter_top_p(filter_top_k(logits / temperature, top_k), top_p)
     probs = logits.softmax(-1).reshape(-1, logits.shape[-1])  # (n, V)
-    ids = torch.multinomial(probs, 1, generator=generator)  # (n, 1)
-    return ids.view(logits.shape[:-1])
+    ids = torch.multinomial(probs.to(draw_device(generator, probs.device)), 1, generator=generator)  # (n, 1)
+    return ids.to(logits.device).view(logits.shape[:-1])
+
+
+def draw_device(generator: Optional[torch.Generator], device: torch.device) -> torch.device:
+    """Where a draw happens: on the generator's own device. A seeded CPU generator then gives
+    the same draws whether the model runs on the CPU or a GPU (torch refuses a CPU generator
+    for CUDA tensors)."""
+    return generator.device if generator is not None else device
+
+
+def uniform(shape: tuple[int, ...], generator: Optional[torch.Generator], device: torch.device) -> torch.Tensor:
+    """U[0, 1) of `shape` on `device`, drawn on the generator's device."""
+    return torch.rand(shape, generator=generator, device=draw_device(generator, device)).to(device)
