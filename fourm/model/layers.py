@@ -14,9 +14,9 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 KV = tuple[torch.Tensor, torch.Tensor]  # keys, values: (B, H, S, head_dim) each
 
-# Not cuDNN: in bf16 with a mask PyTorch picks it on Hopper GPUs, and it builds a new plan for
-# every sequence length; masked batches change length each step (H200: a tiny-preset step took
-# 423 ms in bf16, 13 ms of CPU per attention backward, against 63 ms in fp32).
+# Not cuDNN: PyTorch picks it for bf16 with a mask on an H200, where its backward cost 13 ms of
+# CPU per call (likely a new plan per shape: masked batches change length every step); a
+# tiny-preset step took 423 ms in bf16 with it, 49 ms without (fp32: 38 ms). bench/gpu_check.sh
 ATTENTION_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
 
 
