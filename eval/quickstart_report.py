@@ -17,10 +17,12 @@ log = logging.getLogger(__name__)
 
 GENERATIONS = ("rgb_to_depth_semseg_caption", "caption_to_rgb", "semseg_to_rgb", "depth_to_rgb",
                "caption_to_semseg_to_rgb", "caption_to_colorseg_to_rgb", "caption_to_objects_to_rgb")
-EVALS = ("semseg", "depth", "consistency", "consistency_chained", "consistency_colorseg", "consistency_objects",
-         "flextok")
+EVALS = ("semseg", "semseg_finetuned", "depth", "consistency", "consistency_chained", "consistency_colorseg",
+         "consistency_objects", "flextok")
+MODEL_LABELS = {"flextok": "FlexTok", "semseg_finetuned": "FourM fine-tuned"}  # else "FourM"
 # The headline figures of the report, (eval task, metric, label).
 HEADLINES = (("semseg", "miou", "rgb→semseg mIoU"), ("semseg", "pixel_acc", "rgb→semseg pixel accuracy"),
+             ("semseg_finetuned", "miou", "rgb→semseg mIoU, FourM fine-tuned to the task"),
              ("depth", "abs_rel", "rgb→depth abs-rel"), ("depth", "delta1", "rgb→depth δ<1.25"),
              ("consistency", "consistency", "caption→rgb consistency"),
              ("consistency", "class_recall", "caption→rgb class recall"),
@@ -123,7 +125,7 @@ def evaluation_sections(checkpoint: str, specialists: Sequence[str], out: Path,
         cfg = load_eval_config(f"configs/eval/{task}.yaml", list(overrides.get(task, ())))
         result = evaluate(cfg, checkpoint=model_for(cfg.model, checkpoint, specialists), out_dir=str(out / "eval" / task))
         metrics[task] = result["metrics"]
-        rows = score_rows(result, "FourM" if task != "flextok" else "FlexTok")
+        rows = score_rows(result, MODEL_LABELS.get(task, "FourM"))
         figures = [Figure(f, Path(f).stem.replace("_", " ")) for f in result["figures"]]
         sections.append(Section(f"Evaluation: {task} (configs/eval/{task}.yaml)",
                                 tables=[Table("scores", rows), *class_tables(result)], images=figures))
@@ -169,8 +171,8 @@ def write_quickstart_report(checkpoint: str, data: str, out: str | Path, example
                     "generated as FlexTok tokens (rgb), and from a shape-and-colour layout (colorseg) as the 16×16 "
                     "grid (caption→colorseg→rgb_grid), whose cells hold shapes that 32 FlexTok tokens cannot; "
                     "caption→objects→… first lists the caption's objects, left to right, each with the grid cell "
-                    "where it shows" + (f", and runs on the specialist fine-tuned for that route ({', '.join(specialists)})"
-                                        if specialists else "") + ".",
+                    "where it shows. Configs naming a model fine-tuned from FourM run on it: "
+                    + (", ".join(specialists) if specialists else "none here") + ".",
                     tables=[values_table(summary)])
     path = write_report(out / "report.html", "fourm quickstart report", [intro, gen, *eval_sections])
     log.info("wrote %s", path)

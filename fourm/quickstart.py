@@ -43,6 +43,7 @@ SMALL = QuickstartSize(
         "rgb": ("train.steps=300", "train.val_every=300", "train.ckpt_every=300", "model.nested_dropout_start=200"),
         "fourm": ("steps=100", "val_every=100", "checkpoint_every=100", "data.val_samples=32"),
         "caption_route": ("steps=100", "val_every=100", "checkpoint_every=100", "data.val_samples=32"),
+        "semseg_transfer": ("steps=100", "val_every=100", "checkpoint_every=100", "data.val_samples=32"),
         "judge": ("train.steps=100",),
         "eval": ("max_samples=32",),
     },
@@ -55,6 +56,9 @@ JUDGE_CONFIG = "configs/baselines/unet_semseg.yaml"
 RGB_VAE_CONFIG = "configs/tokenizers/rgb_vae_scenes.yaml"
 # The caption route's specialist, fine-tuned from FourM (configs/generate/caption_to_objects_to_rgb.yaml)
 ROUTE_CONFIG = "configs/finetune/caption_route.yaml"
+SEMSEG_TRANSFER_CONFIG = "configs/finetune/rgb_to_semseg.yaml"
+# Specialist stages, fine-tuned from FourM after it, as 4M ships task-tuned models beside its own.
+SPECIALISTS = {"caption_route": ROUTE_CONFIG, "semseg_transfer": SEMSEG_TRANSFER_CONFIG}
 ADAPTIVE_PSNR_DB = 20.0
 
 
@@ -215,32 +219,38 @@ def fourm_configs() -> tuple[str, ...]:
     """The FourM training config and the masking config it names."""
     from train.fourm_config import load_train_config
 
-    return with_masking(FOURM_CONFIG, load_train_config)
+    return FOURM_CONFIG, load_train_config(FOURM_CONFIG).data.masking
 
 
-def with_masking(config: str, load: Callable) -> tuple[str, ...]:
-    """A training config (loaded by `load`) and the masking config its data section names."""
-    return config, load(config).data.masking
+def finetune_stage(name: str, config: str) -> Stage:
+    """A specialist fine-tuned from the quickstart FourM with `config` (`--small`: the overrides
+    under `name`), in a fresh run dir since FourM may have changed."""
+
+    def run(size: QuickstartSize, out: Path) -> dict:
+        import shutil
+
+        from train.finetune import finetune
+        from train.finetune_config import load_finetune_config
+
+        cfg = load_finetune_config(config, list(size.overrides.get(name, ())))
+        shutil.rmtree(cfg.run_dir, ignore_errors=True)
+        return finetune(cfg)
+
+    def configs() -> tuple[str, ...]:
+        from train.finetune_config import load_finetune_config
+
+        cfg = load_finetune_config(config)
+        return (config,) if cfg.task else (config, cfg.data.masking)  # a fixed `task` reads no masking config
+
+    return Stage(name, run, configs=configs, needs=("fourm",), threads=available_threads)
 
 
-def stage_caption_route(size: QuickstartSize, out: Path) -> dict:
-    """The specialist for caption -> objects -> colorseg -> rgb_grid, fine-tuned from FourM (fresh
-    run dir: FourM may have changed)."""
-    import shutil
-
-    from train.finetune import finetune
+def specialist_models(size: QuickstartSize) -> tuple[str, ...]:
+    """The models the specialist stages write (the report runs the configs naming them on them)."""
     from train.finetune_config import load_finetune_config
 
-    cfg = load_finetune_config(ROUTE_CONFIG, list(size.overrides.get("caption_route", ())))
-    shutil.rmtree(cfg.run_dir, ignore_errors=True)
-    return finetune(cfg)
-
-
-def route_configs() -> tuple[str, ...]:
-    """The caption route's fine-tuning config and the masking config it names."""
-    from train.finetune_config import load_finetune_config
-
-    return with_masking(ROUTE_CONFIG, load_finetune_config)
+    return tuple(f"{load_finetune_config(config, list(size.overrides.get(name, ()))).run_dir}/model"
+                 for name, config in SPECIALISTS.items())
 
 
 def report_configs() -> tuple[str, ...]:
@@ -267,7 +277,6 @@ def stage_report(size: QuickstartSize, out: Path) -> dict:
     from fourm.adaptive_tokens import mean_adaptive_tokens
     from fourm.modalities import load_registry
     from modality_tokenizers import load_tokenizer
-    from train.finetune_config import load_finetune_config
     from train.fourm_config import load_train_config
 
     rgb = load_registry(["rgb"])["rgb"]
@@ -275,37 +284,37 @@ def stage_report(size: QuickstartSize, out: Path) -> dict:
                                 limit=size.val_samples)
     extra = {f"FlexTok mean tokens for PSNR ≥ {ADAPTIVE_PSNR_DB:g} dB (--rgb-tokens auto)": auto["mean_tokens"]}
     run_dir = load_train_config(FOURM_CONFIG, list(size.overrides.get("fourm", ()))).run_dir
-    route_dir = load_finetune_config(ROUTE_CONFIG, list(size.overrides.get("caption_route", ()))).run_dir
     overrides = {task: size.overrides.get("eval", ()) for task in EVALS}
     return write_quickstart_report(f"{run_dir}/model", "data/scenes/val", out, eval_overrides=overrides, extra=extra,
-                                   specialists=(f"{route_dir}/model",))
+                                   specialists=specialist_models(size))
 
 
 # Grid tokenizers save what their codes draw (FourM's model.code_appearance) since 2026-12-03: a
 # tokenizer trained before is resumed at its last step, which measures them.
 GRID_RECIPE = ("codes described",)
 
-# In this order: a stage starts once the stages it needs are done and a core is free, so the
-# longest chain (rgb_vae -> FlexTok -> tokenize -> FourM) starts first and the other tokenizers and
-# the judge train beside it.
+# In this order: a stage starts once the stages it needs are done and a core is free. On 2 cores
+# the two longest jobs start first, side by side: rgb_vae -> FlexTok on one core and the rgb_grid
+# tokenizer (~25 min on one thread) on the other; the short tokenizers and the judge fill in after.
+# (FlexTok on 2 threads would wait for a free machine and hold everything after it back.)
 STAGES: tuple[Stage, ...] = (
     Stage("scenes", stage_scenes, ("objects",)),
     text_tokenizer_stage("caption"),
     text_tokenizer_stage("objects"),
     Stage("rgb_vae", stage_rgb_vae, configs=lambda: (RGB_VAE_CONFIG,), needs=("scenes",)),
+    tokenizer_stage("rgb_grid", recipe=GRID_RECIPE),
     tokenizer_stage("rgb", needs=("rgb_vae",)),
+    tokenizer_stage("colorseg", recipe=GRID_RECIPE),
     tokenizer_stage("depth", recipe=GRID_RECIPE),
     tokenizer_stage("semseg", recipe=GRID_RECIPE),
-    tokenizer_stage("colorseg", recipe=GRID_RECIPE),
-    tokenizer_stage("rgb_grid", recipe=GRID_RECIPE),
     fixed_tokenizer_stage("rgb_pixels"),
     Stage("judge", stage_judge, configs=lambda: (JUDGE_CONFIG,), needs=("scenes",)),
     Stage("tokenize", stage_tokenize, TOKENIZED, needs=("scenes", *(f"{name}_tokenizer" for name in TOKENIZED)),
           threads=available_threads),
     Stage("fourm", stage_fourm, configs=fourm_configs, needs=("tokenize",), threads=available_threads),
-    Stage("caption_route", stage_caption_route, configs=route_configs, needs=("fourm",), threads=available_threads),
-    Stage("report", stage_report, ("v7",), report_configs,
-          needs=("scenes", "rgb_tokenizer", "fourm", "caption_route", "judge"),
+    *(finetune_stage(name, config) for name, config in SPECIALISTS.items()),
+    Stage("report", stage_report, ("v8",), report_configs,
+          needs=("scenes", "rgb_tokenizer", "fourm", *SPECIALISTS, "judge"),
           threads=available_threads),
 )
 

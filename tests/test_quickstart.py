@@ -116,11 +116,29 @@ def test_the_caption_route_runs_on_its_specialist_fine_tuned_after_fourm():
     assert model_for(route_model, "other/model", ()) == "other/model"
 
 
+def test_the_rgb_to_semseg_transfer_is_scored_on_its_specialist_beside_fourm():
+    from eval.config import load_eval_config
+    from eval.quickstart_report import EVALS, model_for
+    from fourm.quickstart import SEMSEG_TRANSFER_CONFIG, SMALL, STAGES, specialist_models
+    from train.finetune_config import load_finetune_config
+
+    stages = {s.name: s for s in STAGES}
+    assert stages["semseg_transfer"].needs == ("fourm",) and "semseg_transfer" in stages["report"].needs
+    assert stages["semseg_transfer"].configs() == (SEMSEG_TRANSFER_CONFIG,)  # a fixed task, no masking config
+    transfer_model = f"{load_finetune_config(SEMSEG_TRANSFER_CONFIG).run_dir}/model"
+    assert transfer_model in specialist_models(SMALL)
+    assert "semseg" in EVALS and "semseg_finetuned" in EVALS
+    assert load_eval_config("configs/eval/semseg.yaml").model == "runs/fourm_tiny/model"
+    finetuned = load_eval_config("configs/eval/semseg_finetuned.yaml").model
+    assert model_for(finetuned, "other/model", specialist_models(SMALL)) == transfer_model
+
+
 def test_the_small_overrides_of_the_training_stages_are_valid_keys():
     """`--small` overrides load into their configs (a typo would fail only minutes into a run)."""
-    from fourm.quickstart import FOURM_CONFIG, ROUTE_CONFIG, SMALL
+    from fourm.quickstart import FOURM_CONFIG, SMALL, SPECIALISTS
     from train.finetune_config import load_finetune_config
     from train.fourm_config import load_train_config
 
     assert load_train_config(FOURM_CONFIG, list(SMALL.overrides["fourm"])).steps == 100
-    assert load_finetune_config(ROUTE_CONFIG, list(SMALL.overrides["caption_route"])).steps == 100
+    for name, config in SPECIALISTS.items():
+        assert load_finetune_config(config, list(SMALL.overrides[name])).steps == 100
