@@ -159,8 +159,7 @@ def test_bad_configs_fail_before_any_work(env, tmp_path):
         check_config(config(env, task={"inputs": ["rgb"], "targets": ["sketch"]}))
     with pytest.raises(FileNotFoundError, match="not a saved FourM"):
         check_config(config(env, base_model=str(tmp_path / "nothing")))
-    for path in ("configs/finetune/normals.yaml", "configs/finetune/rgb_to_semseg.yaml",
-                 "configs/finetune/rgb_to_semseg_10k.yaml"):
+    for path in ("configs/finetune/normals.yaml", "configs/finetune/rgb_to_semseg.yaml"):
         load_finetune_config(path)
 
 
