@@ -28,14 +28,14 @@ def true_places(sample: dict) -> dict[tuple[str, str], tuple[int, int] | None]:
     """{(colour, shape): cell or None} of a raw sample's objects.txt."""
     from fourm.datasets.scenes.grounding import parse_grounded_objects
 
-    return {(c, s): place for c, s, place in parse_grounded_objects(sample["objects"])}
+    return {(o.colour, o.shape): o.cell for o in parse_grounded_objects(sample["objects"])}
 
 
 def score(text: str, own: dict, other: dict) -> dict[str, float]:
     """The bench's figures for one generated list against its own and another caption's objects."""
     from fourm.datasets.scenes.grounding import parse_grounded_objects
 
-    entries = parse_grounded_objects(text)
+    entries = [(o.colour, o.shape, o.cell) for o in parse_grounded_objects(text)]
     named = [(c, s) in own for c, s, _ in entries]
     placed = [(place, own[(c, s)]) for c, s, place in entries if (c, s) in own]
     exact = [p == t for p, t in placed]

@@ -163,9 +163,9 @@ def test_objects_ground_the_captions_objects_in_its_order(samples):
     for s in samples:
         entries = parse_grounded_objects(s["objects"])
         assert len(entries) == len(s["scene"]["objects"]), s["objects"]
-        named_at = [s["caption"].index(f"{colour} {shape}") for colour, shape, _ in entries]
+        named_at = [s["caption"].index(f"{size} {colour} {shape}") for size, colour, shape, _ in entries]
         assert named_at == sorted(named_at), (s["caption"], s["objects"])  # the caption's order
-        for colour, shape, cell in entries:
+        for size, colour, shape, cell in entries:
             ys, xs = np.nonzero(s["colorseg"] == colorseg_label(shape, colour))
             if cell is None:
                 hidden += 1
@@ -173,8 +173,8 @@ def test_objects_ground_the_captions_objects_in_its_order(samples):
                 continue
             assert cell == object_cell(s["colorseg"], colorseg_label(shape, colour))
             assert cell == (int(ys.mean() * GROUNDING_GRID / RES), int(xs.mean() * GROUNDING_GRID / RES))
-    assert parse_grounded_objects("red cube r1 c2; blue; green cone hidden; red r9") == [
-        ("red", "cube", (1, 2)), ("green", "cone", None)]
+    assert parse_grounded_objects("small red cube r1 c2; blue; large green cone hidden; red cube r9 c1") == [
+        ("small", "red", "cube", (1, 2)), ("large", "green", "cone", None)]
 
 
 def test_manifest(dataset):

@@ -1,7 +1,11 @@
 """The caption's objects grounded in the image: `objects.txt`, one entry per object the caption's
-opening names, in the caption's order, each with the grid cell of its visible centre.
+opening names, in the caption's order, each with its size and the grid cell of its visible centre.
 
-    "green sphere r5 c2; gray cone r4 c6; red cube hidden"
+    "small green sphere r5 c2; large gray cone r4 c6; small red cube hidden"
+
+The size ("small" / "large", as the caption says it) is there because a layout drawn from the list
+alone must know how big to draw each object: without it the caption route drew every object at
+several times its true area (574 object pixels on val 0, 104 true).
 
 `rROW cCOL` is the cell (of a GROUNDING_GRID x GROUNDING_GRID grid over the image) holding the
 mean of the object's visible pixels in the colorseg map; `hidden` when fewer than MIN_VISIBLE
@@ -11,6 +15,8 @@ right, an object's shape is chosen after its colour, with the caption's "<colour
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from fourm.datasets.scenes.world import Scene, colorseg_label
@@ -18,6 +24,13 @@ from fourm.datasets.scenes.world import Scene, colorseg_label
 GROUNDING_GRID = 8   # cells per side
 MIN_VISIBLE = 4      # pixels; fewer and the object is `hidden`
 SEPARATOR = "; "
+
+
+class GroundedObject(NamedTuple):
+    size: str
+    colour: str
+    shape: str
+    cell: tuple[int, int] | None  # (row, col), None when hidden
 
 
 def object_cell(colorseg: np.ndarray, label: int) -> tuple[int, int] | None:
@@ -37,20 +50,22 @@ def grounded_objects(scene: Scene, colorseg: np.ndarray, order: list[int]) -> st
         obj = scene.objects[index]
         cell = object_cell(colorseg, colorseg_label(obj.shape, obj.color))
         place = "hidden" if cell is None else f"r{cell[0]} c{cell[1]}"
-        entries.append(f"{obj.color} {obj.shape} {place}")
+        entries.append(f"{obj.size} {obj.color} {obj.shape} {place}")
     return SEPARATOR.join(entries)
 
 
-def parse_grounded_objects(text: str) -> list[tuple[str, str, tuple[int, int] | None]]:
-    """(colour, shape, (row, col) or None) per well-formed entry of objects.txt (or of a
-    generated one: malformed entries are skipped, so a sampled list is read as far as it makes
-    sense)."""
+def parse_grounded_objects(text: str) -> list[GroundedObject]:
+    """One GroundedObject per well-formed entry of objects.txt (or of a generated one: malformed
+    entries are skipped, so a sampled list is read as far as it makes sense)."""
     out = []
     for entry in text.split(";"):
         words = entry.split()
-        if len(words) == 3 and words[2] == "hidden":
-            out.append((words[0], words[1], None))
-        elif (len(words) == 4 and words[2][:1] == "r" and words[3][:1] == "c"
-              and words[2][1:].isdigit() and words[3][1:].isdigit()):
-            out.append((words[0], words[1], (int(words[2][1:]), int(words[3][1:]))))
+        if len(words) == 4 and words[3] == "hidden":
+            out.append(GroundedObject(*words[:3], None))
+        elif len(words) == 5 and _is_cell_word(words[3], "r") and _is_cell_word(words[4], "c"):
+            out.append(GroundedObject(*words[:3], (int(words[3][1:]), int(words[4][1:]))))
     return out
+
+
+def _is_cell_word(word: str, prefix: str) -> bool:
+    return word[:1] == prefix and word[1:].isdigit()
