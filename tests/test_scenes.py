@@ -173,7 +173,7 @@ def test_objects_ground_the_captions_objects_in_its_order(samples):
                 continue
             assert cell == object_cell(s["colorseg"], colorseg_label(shape, colour))
             assert cell == (int(ys.mean() * GROUNDING_GRID / RES), int(xs.mean() * GROUNDING_GRID / RES))
-    assert parse_grounded_objects("small red cube r1 c2; blue; large green cone hidden; red cube r9 c1") == [
+    assert parse_grounded_objects("small redcube r1 c2; blue; large greencone hidden; redcube r9 c1; small redcub r1 c1") == [
         ("small", "red", "cube", (1, 2)), ("large", "green", "cone", None)]
 
 

@@ -67,8 +67,8 @@ def test_the_shipped_objects_config_makes_each_word_one_token_within_the_registr
     tokenizer = TextTokenizer.from_pretrained(tmp_path / "tok")
     assert report["round_trip_exact"] == 1.0 and tokenizer.vocab_size <= spec.vocab_size
     words = sorted({w for t in iter_texts(str(tmp_path / "scenes" / "train"), "objects") for w in t.replace(";", " ").split()})
-    assert len(words) > 20 and {"small", "large", "red", "cube", "r3", "c3"} <= set(words), words  # sizes, colours, shapes, cells
+    assert len(words) > 20 and {"small", "large", "redcube", "r3", "c3"} <= set(words), words  # sizes, labels, cells
     text = " ".join(words)
     assert len(tokenizer.encode_text(text)) == len(words), [tokenizer.hf.id_to_token(i) for i in tokenizer.encode_text(text)]
-    longest = "; ".join(f"large {c} cube r3 c3" for c in COLOR_NAMES[:6])
+    longest = "; ".join(f"large {c}cube r3 c3" for c in COLOR_NAMES[:6])
     assert len(tokenizer.encode_text(longest, add_special=True)) <= spec.max_tokens == tokenizer.max_tokens

@@ -1,7 +1,7 @@
 """The caption's objects grounded in the image: `objects.txt`, one entry per object the caption's
 opening names, in the caption's order, each with its size and the grid cell of its visible centre.
 
-    "small green sphere r5 c2; large gray cone r4 c6; small red cube hidden"
+    "small greensphere r5 c2; large graycone r4 c6; small redcube hidden"
 
 The size ("small" / "large", as the caption says it) is there because a layout drawn from the list
 alone must know how big to draw each object: without it the caption route drew every object at
@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fourm.datasets.scenes.world import Scene, colorseg_label
+from fourm.datasets.scenes.world import COLOR_NAMES, SHAPES, Scene, colorseg_label
 
 GROUNDING_GRID = 8   # cells per side
 MIN_VISIBLE = 4      # pixels; fewer and the object is `hidden`
@@ -50,8 +50,23 @@ def grounded_objects(scene: Scene, colorseg: np.ndarray, order: list[int]) -> st
         obj = scene.objects[index]
         cell = object_cell(colorseg, colorseg_label(obj.shape, obj.color))
         place = "hidden" if cell is None else f"r{cell[0]} c{cell[1]}"
-        entries.append(f"{obj.size} {obj.color} {obj.shape} {place}")
+        entries.append(f"{obj.size} {label_word(obj.color, obj.shape)} {place}")
     return SEPARATOR.join(entries)
+
+
+def label_word(colour: str, shape: str) -> str:
+    """The object's colorseg label as one word ("greensphere"): the layout step reads colour and shape
+    as one token, so it cannot draw one object's colour with another's shape. No separator: the text
+    tokenizer splits words at punctuation."""
+    return f"{colour}{shape}"
+
+
+def split_label_word(word: str) -> tuple[str, str] | None:
+    """(colour, shape) of a label word, None when it is not one."""
+    for colour in COLOR_NAMES:
+        if word.startswith(colour) and word[len(colour):] in SHAPES:
+            return colour, word[len(colour):]
+    return None
 
 
 def parse_grounded_objects(text: str) -> list[GroundedObject]:
@@ -60,10 +75,13 @@ def parse_grounded_objects(text: str) -> list[GroundedObject]:
     out = []
     for entry in text.split(";"):
         words = entry.split()
-        if len(words) == 4 and words[3] == "hidden":
-            out.append(GroundedObject(*words[:3], None))
-        elif len(words) == 5 and _is_cell_word(words[3], "r") and _is_cell_word(words[4], "c"):
-            out.append(GroundedObject(*words[:3], (int(words[3][1:]), int(words[4][1:]))))
+        label = split_label_word(words[1]) if len(words) in (3, 4) else None
+        if label is None:
+            continue
+        if len(words) == 3 and words[2] == "hidden":
+            out.append(GroundedObject(words[0], *label, None))
+        elif len(words) == 4 and _is_cell_word(words[2], "r") and _is_cell_word(words[3], "c"):
+            out.append(GroundedObject(words[0], *label, (int(words[2][1:]), int(words[3][1:]))))
     return out
 
 
