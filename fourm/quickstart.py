@@ -92,15 +92,23 @@ class Stage:
         return self.threads() if callable(self.threads) else self.threads
 
 
+def is_outdated(manifest: dict) -> bool:
+    """Whether a scenes manifest was written by an older generator than this one."""
+    from fourm.datasets.scenes.generate import FILE_EXTENSIONS
+    from fourm.datasets.scenes.world import GENERATOR_VERSION
+
+    return bool(set(FILE_EXTENSIONS) - set(manifest.get("files", []))) or manifest.get("generator_version") != GENERATOR_VERSION
+
+
 def stage_scenes(size: QuickstartSize, out: Path) -> dict:
     from fourm.datasets.preview import make_preview
     import shutil
 
-    from fourm.datasets.scenes.generate import FILE_EXTENSIONS, generate_scenes
+    from fourm.datasets.scenes.generate import generate_scenes
 
     manifest_path = Path("data/scenes/manifest.json")
-    if manifest_path.is_file() and set(FILE_EXTENSIONS) - set(json.loads(manifest_path.read_text()).get("files", [])):
-        shutil.rmtree("data/scenes")  # made before a file kind was added (colorseg): render it again
+    if manifest_path.is_file() and is_outdated(json.loads(manifest_path.read_text())):
+        shutil.rmtree("data/scenes")  # made by an older generator (or before colorseg): render it again
     manifest = generate_scenes("data/scenes", size.train_samples, resolution=size.resolution, seed=size.seed,
                                n_val=size.val_samples)
     make_preview("data/scenes", out / "scenes_preview.png", n=6, split="val")

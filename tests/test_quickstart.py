@@ -74,6 +74,26 @@ def test_scenes_made_before_a_file_kind_was_added_are_rendered_again(tmp_path, m
     assert all("colorseg" in s for s in iter_samples(list_shards(tmp_path / "data/scenes/val")))
 
 
+def test_scenes_from_an_older_generator_are_rendered_again(tmp_path, monkeypatch):
+    """A data/scenes written by an older generator version (objects.txt in its old format) is
+    rendered again by the current one."""
+    import json
+
+    from fourm.datasets.scenes.world import GENERATOR_VERSION
+
+    monkeypatch.chdir(tmp_path)
+    size = qs.QuickstartSize(train_samples=4, val_samples=2, resolution=16)
+    qs.stage_scenes(size, tmp_path / "out")
+    manifest = tmp_path / "data/scenes/manifest.json"
+    old = json.loads(manifest.read_text())
+    assert not qs.is_outdated(old)
+    old["generator_version"] = "scenes-1"
+    manifest.write_text(json.dumps(old))
+    assert qs.is_outdated(old)
+    qs.stage_scenes(size, tmp_path / "out")
+    assert json.loads(manifest.read_text())["generator_version"] == GENERATOR_VERSION
+
+
 def drop_members(shard, suffix: str) -> None:
     """Rewrite a tar shard without its members ending in `suffix`."""
     import io

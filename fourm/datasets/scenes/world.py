@@ -16,7 +16,8 @@ import numpy as np
 
 from fourm.datasets.scenes.camera import Camera
 
-GENERATOR_VERSION = "scenes-1"
+# scenes-2: objects.txt names each object by size and its colour-shape label ("small greensphere r5 c2")
+GENERATOR_VERSION = "scenes-2"
 
 SHAPES = ("sphere", "cube", "cylinder", "cone")
 CLASS_NAMES = ("background", "floor") + SHAPES
