@@ -4,8 +4,8 @@ opening names, in the caption's order, each with its size and the grid cell of i
     "small greensphere r5 c2; large graycone r4 c6; small redcube hidden"
 
 The size ("small" / "large", as the caption says it) is there because a layout drawn from the list
-alone must know how big to draw each object: without it the caption route drew every object at
-several times its true area (574 object pixels on val 0, 104 true).
+alone must know how big to draw each object (val 0 was drawn with 574 object pixels against 104
+true, though over 8 samples the total area was about right: 318 against 319).
 
 `rROW cCOL` is the cell (of a GROUNDING_GRID x GROUNDING_GRID grid over the image) holding the
 mean of the object's visible pixels in the colorseg map; `hidden` when fewer than MIN_VISIBLE
