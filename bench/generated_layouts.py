@@ -23,15 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.layout_binding import FIRST_OBJECT_LABEL, captioned_labels  # noqa: E402
 
 
-def label_parts() -> dict[int, tuple[str, str]]:
-    """{colorseg object label: (shape, colour)}."""
-    from fourm.datasets.scenes.world import COLOR_NAMES, SHAPES, colorseg_label
-
-    return {colorseg_label(s, c): (s, c) for s in SHAPES for c in COLOR_NAMES}
-
-
-def layout_figures(generated: np.ndarray, sample: dict, parts: dict, min_pixels: int) -> dict[str, float]:
+def layout_figures(generated: np.ndarray, sample: dict, min_pixels: int) -> dict[str, float]:
     """Figures of one generated (H, W) label map against its raw sample."""
+    from fourm.datasets.scenes.world import COLORSEG_NAMES
+
+    parts = {label: tuple(COLORSEG_NAMES[label].split()[::-1]) for label in range(FIRST_OBJECT_LABEL, len(COLORSEG_NAMES))}
     named = set(captioned_labels(sample))
     colours = {c for _, c in (parts[label] for label in named)}
     shapes = {s for s, _ in (parts[label] for label in named)}
@@ -57,11 +53,11 @@ def generated_layouts(gen_dir: str, split: str, samples: int, min_pixels: int) -
     from eval.context import read_samples
 
     rows, _ = read_samples(split, samples)
-    parts, figures = label_parts(), []
+    figures = []
     for sample in rows:
         path = Path(gen_dir) / f"{Path(sample['__key__']).name}.colorseg.npy"
         if path.is_file():
-            figures.append(layout_figures(np.load(path), sample, parts, min_pixels))
+            figures.append(layout_figures(np.load(path), sample, min_pixels))
     if not figures:
         raise FileNotFoundError(f"{gen_dir}: no <key>.colorseg.npy for the first {samples} samples of {split}")
     mean = {k: float(np.nanmean([f[k] for f in figures])) for k in figures[0]}
