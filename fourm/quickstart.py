@@ -24,6 +24,7 @@ class QuickstartSize:
 
     train_samples: int = 2000
     val_samples: int = 200
+    transfer_samples: int = 10000  # the rgb -> semseg transfer's own labelled train set (stage transfer_data)
     resolution: int = 64
     seed: int = 0
     overrides: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -34,6 +35,7 @@ FULL = QuickstartSize()
 SMALL = QuickstartSize(
     train_samples=400,
     val_samples=50,
+    transfer_samples=400,
     overrides={
         "depth": ("train.steps=150", "train.val_every=150", "train.ckpt_every=150"),
         "semseg": ("train.steps=150", "train.val_every=150", "train.ckpt_every=150"),
@@ -49,6 +51,11 @@ SMALL = QuickstartSize(
     },
 )
 TOKEN_DIR = "data/scenes_tokens"
+# The rgb -> semseg transfer's train set: more scenes of the same world, as a downstream task brings
+# its own labelled images. 10,000 instead of FourM's 2,000 end the transfer's overfitting (README,
+# FourM); only its input and target are tokenized.
+TRANSFER_DATA, TRANSFER_TOKEN_DIR = "data/scenes_transfer", "data/scenes_transfer_tokens"
+TRANSFER_MODALITIES = ("rgb_pixels", "semseg")
 FOURM_CONFIG = "configs/train/tiny.yaml"
 JUDGE_CONFIG = "configs/baselines/unet_semseg.yaml"
 # The KL autoencoder under FlexTok: the rgb tokenizer's config (flextok_scenes_vae.yaml) reads it
@@ -59,6 +66,7 @@ ROUTE_CONFIG = "configs/finetune/caption_route.yaml"
 SEMSEG_TRANSFER_CONFIG = "configs/finetune/rgb_to_semseg.yaml"
 # Specialist stages, fine-tuned from FourM after it, as 4M ships task-tuned models beside its own.
 SPECIALISTS = {"caption_route": ROUTE_CONFIG, "semseg_transfer": SEMSEG_TRANSFER_CONFIG}
+SPECIALIST_DATA = {"semseg_transfer": ("transfer_data",)}  # stages writing a specialist's own train set
 ADAPTIVE_PSNR_DB = 20.0
 
 
@@ -211,6 +219,23 @@ def stage_tokenize(size: QuickstartSize, out: Path) -> dict:
     return {"splits": sorted(manifest.get("splits", {}))}
 
 
+def stage_transfer_data(size: QuickstartSize, out: Path) -> dict:
+    """Render the transfer's train scenes (train split only: it is validated on data/scenes/val) and
+    tokenize its input and target. Tokens always from scratch: the semseg tokenizer may be new."""
+    import shutil
+
+    from fourm.datasets.scenes.generate import generate_scenes
+    from fourm.tokenize import tokenize_dataset
+
+    manifest_path = Path(TRANSFER_DATA) / "manifest.json"
+    if manifest_path.is_file() and is_outdated(json.loads(manifest_path.read_text())):
+        shutil.rmtree(TRANSFER_DATA)
+    generate_scenes(TRANSFER_DATA, size.transfer_samples, resolution=size.resolution, seed=size.seed, n_val=0)
+    shutil.rmtree(TRANSFER_TOKEN_DIR, ignore_errors=True)
+    tokenize_dataset(TRANSFER_DATA, TRANSFER_TOKEN_DIR, list(TRANSFER_MODALITIES), splits=["train"])
+    return {"samples": size.transfer_samples}
+
+
 def stage_fourm(size: QuickstartSize, out: Path) -> dict:
     """The tiny FourM on the token shards (fresh run dir: its inputs may have changed)."""
     import shutil
@@ -232,7 +257,8 @@ def fourm_configs() -> tuple[str, ...]:
 
 def finetune_stage(name: str, config: str) -> Stage:
     """A specialist fine-tuned from the quickstart FourM with `config` (`--small`: the overrides
-    under `name`), in a fresh run dir since FourM may have changed."""
+    under `name`), in a fresh run dir since FourM may have changed; after the stages that write
+    its data (SPECIALIST_DATA)."""
 
     def run(size: QuickstartSize, out: Path) -> dict:
         import shutil
@@ -250,7 +276,7 @@ def finetune_stage(name: str, config: str) -> Stage:
         cfg = load_finetune_config(config)
         return (config,) if cfg.task else (config, cfg.data.masking)  # a fixed `task` reads no masking config
 
-    return Stage(name, run, configs=configs, needs=("fourm",), threads=available_threads)
+    return Stage(name, run, configs=configs, needs=("fourm", *SPECIALIST_DATA.get(name, ())), threads=available_threads)
 
 
 def specialist_models(size: QuickstartSize) -> tuple[str, ...]:
@@ -303,7 +329,8 @@ GRID_RECIPE = ("codes described",)
 
 # In this order: a stage starts once the stages it needs are done and a core is free. On 2 cores
 # the two longest jobs start first, side by side: rgb_vae -> FlexTok on one core and the rgb_grid
-# tokenizer (~25 min on one thread) on the other; the short tokenizers and the judge fill in after.
+# tokenizer (~30 min on one thread) on the other; the short tokenizers and the judge fill in after,
+# depth and semseg before colorseg, so that the judge and colorseg end at about the same time.
 # (FlexTok on 2 threads would wait for a free machine and hold everything after it back.)
 STAGES: tuple[Stage, ...] = (
     Stage("scenes", stage_scenes, ("objects",)),
@@ -312,11 +339,13 @@ STAGES: tuple[Stage, ...] = (
     Stage("rgb_vae", stage_rgb_vae, configs=lambda: (RGB_VAE_CONFIG,), needs=("scenes",)),
     tokenizer_stage("rgb_grid", recipe=GRID_RECIPE),
     tokenizer_stage("rgb", needs=("rgb_vae",)),
-    tokenizer_stage("colorseg", recipe=GRID_RECIPE),
     tokenizer_stage("depth", recipe=GRID_RECIPE),
     tokenizer_stage("semseg", recipe=GRID_RECIPE),
+    tokenizer_stage("colorseg", recipe=GRID_RECIPE),
     fixed_tokenizer_stage("rgb_pixels"),
     Stage("judge", stage_judge, configs=lambda: (JUDGE_CONFIG,), needs=("scenes",)),
+    Stage("transfer_data", stage_transfer_data, (TRANSFER_DATA, *TRANSFER_MODALITIES),
+          needs=tuple(f"{name}_tokenizer" for name in TRANSFER_MODALITIES)),
     Stage("tokenize", stage_tokenize, TOKENIZED, needs=("scenes", *(f"{name}_tokenizer" for name in TOKENIZED)),
           threads=available_threads),
     Stage("fourm", stage_fourm, configs=fourm_configs, needs=("tokenize",), threads=available_threads),

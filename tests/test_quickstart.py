@@ -143,7 +143,7 @@ def test_the_rgb_to_semseg_transfer_is_scored_on_its_specialist_beside_fourm():
     from train.finetune_config import load_finetune_config
 
     stages = {s.name: s for s in STAGES}
-    assert stages["semseg_transfer"].needs == ("fourm",) and "semseg_transfer" in stages["report"].needs
+    assert stages["semseg_transfer"].needs == ("fourm", "transfer_data") and "semseg_transfer" in stages["report"].needs
     assert stages["semseg_transfer"].configs() == (SEMSEG_TRANSFER_CONFIG,)  # a fixed task, no masking config
     transfer_model = f"{load_finetune_config(SEMSEG_TRANSFER_CONFIG).run_dir}/model"
     assert transfer_model in specialist_models(SMALL)
@@ -151,6 +151,21 @@ def test_the_rgb_to_semseg_transfer_is_scored_on_its_specialist_beside_fourm():
     assert load_eval_config("configs/eval/semseg.yaml").model == "runs/fourm_tiny/model"
     finetuned = load_eval_config("configs/eval/semseg_finetuned.yaml").model
     assert model_for(finetuned, "other/model", specialist_models(SMALL)) == transfer_model
+
+
+def test_the_transfer_trains_on_its_own_scenes_tokenized_for_its_input_and_target():
+    """The transfer reads the shards stage transfer_data writes, with the modalities written there,
+    and is scored from the same input."""
+    from eval.config import load_eval_config
+    from fourm.quickstart import SEMSEG_TRANSFER_CONFIG, STAGES, TRANSFER_MODALITIES, TRANSFER_TOKEN_DIR
+    from train.finetune_config import load_finetune_config
+
+    cfg = load_finetune_config(SEMSEG_TRANSFER_CONFIG)
+    assert [source.shards for source in cfg.data.train] == [f"{TRANSFER_TOKEN_DIR}/train"]
+    assert set(cfg.task.inputs) | set(cfg.task.targets) <= set(TRANSFER_MODALITIES)
+    assert load_eval_config("configs/eval/semseg_finetuned.yaml").inputs == cfg.task.inputs
+    stages = {s.name: s for s in STAGES}
+    assert set(stages["transfer_data"].needs) == {f"{name}_tokenizer" for name in TRANSFER_MODALITIES}
 
 
 def test_the_small_overrides_of_the_training_stages_are_valid_keys():
