@@ -44,10 +44,9 @@ def check(cfg: EvalConfig, folder: Path):
         raise ValueError(f"eval task '{cfg.task}' needs a target of {'kind ' + kind + ', ' if kind else ''}data {data}; "
                          f"'{target.name}' is {target.kind} / {target.data}")
     if cfg.task == "consistency":
-        via, first = model_cfg.spec(cfg.via), model_cfg.spec(cfg.inputs[0])
-        if via.data != "image_rgb" or first.kind != "text":
-            raise ValueError(f"eval task 'consistency' needs a text input and an RGB `via`; got '{first.name}' ({first.kind}) "
-                             f"and '{via.name}' ({via.data})")
+        via = model_cfg.spec(cfg.via)
+        if via.data != "image_rgb":
+            raise ValueError(f"eval task 'consistency' needs an RGB `via`; got '{via.name}' ({via.data})")
     return model_cfg, target
 
 

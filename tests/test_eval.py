@@ -82,6 +82,8 @@ def eval_config(env, task, target, **extra):
                                "plan": [{"modality": "semseg", "scheme": "roar", "steps": 2, "temperature": 1.0}],
                                "generation": [{"modality": "rgb_grid", "scheme": "roar", "steps": 2, "temperature": 0.5}]},
      ("consistency", "class_recall", "mismatched_consistency")),
+    # the image step alone: the image drawn from a true map (here depth), its scene's objects checked
+    ("consistency", "semseg", {"inputs": ["depth"]}, ("consistency", "class_recall", "mismatched_consistency")),
     ("semseg", "semseg", {"inputs": ["rgb", "rgb_grid"], "baseline": "BASELINE"}, ("miou", "pixel_acc")),
     ("probe", "semseg", {"probe": {"train_data": "TRAIN", "max_train_samples": 4, "steps": 3, "batch_size": 2, "grid": 4}},
      ("miou", "final_train_loss")),
@@ -160,7 +162,7 @@ def test_bad_config_and_missing_modality_fail_before_work(env, tmp_path):
     bad.write_text("task: semseg\ntarget: semseg\nbatch_sise: 4\n")
     assert main(["eval", "--config", str(bad)]) == 1
     for path in ("semseg", "depth", "normals", "flextok", "caption", "consistency", "consistency_chained",
-                 "consistency_colorseg", "consistency_objects", "probe"):
+                 "consistency_colorseg", "consistency_objects", "consistency_true_layout", "probe"):
         load_eval_config(f"configs/eval/{path}.yaml")
 
 

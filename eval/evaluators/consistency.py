@@ -33,6 +33,9 @@ far stronger than a tiny FourM's own segmentation (on the quickstart model, judg
 
 With `plan` (e.g. semseg), those targets are generated from the caption first and condition the
 image: the chained route caption -> semseg -> rgb, judged the same way.
+
+The inputs need not be a caption: the objects checked are always the sample's scene graph, so
+from the true layout (inputs [colorseg]) the check scores the image step of a route alone.
 """
 from __future__ import annotations
 
@@ -180,17 +183,24 @@ def run(model, ctx: EvalContext) -> dict:
             checks += result
             per_sample.append(all(c and k for c, k in result))
             if len(rows) < cfg.examples:
-                rows.append([str(ctx.values([sample], model.config.spec(cfg.inputs[0]))[0]), image,
+                rows.append([input_tile(model.config.spec(cfg.inputs[0]), ctx.values([sample], model.config.spec(cfg.inputs[0]))[0]), image,
                              colorize_classes(np.clip(seg, 0, 255), num_classes=max(len(class_names), 8)),
                              f"{sum(c and k for c, k in result)}/{len(result)} objects"])
-    path = write_grid(ctx.out_dir / "consistency_examples.png", rows, ["caption", "generated", "segmentation", "consistent"])
-    ctx.add_figure(path, "caption | generated image | segmentation predicted from it | objects found")
+    path = write_grid(ctx.out_dir / "consistency_examples.png", rows, [cfg.inputs[0], "generated", "segmentation", "consistent"])
+    ctx.add_figure(path, f"{cfg.inputs[0]} | generated image | segmentation predicted from it | objects found")
     return {"consistency": _both(checks), "class_recall": _first(checks),
             "sample_all_present": sum(per_sample) / len(per_sample) if per_sample else None,
             "reference_consistency": _both(reference), "judge_consistency": _both(judge),
             "judge_class_recall": _first(judge), "reconstruction_consistency": _both(rebuilt),
             "mismatched_consistency": _both(mismatched),
             "objects": len(checks), "samples": len(per_sample)}
+
+
+def input_tile(spec, value):
+    """The first input of an example row: a caption as its text, any other modality as its picture."""
+    from fourm.generation.outputs import preview_image
+
+    return str(value) if spec.kind == "text" else preview_image(spec, value)
 
 
 def reconstruction_checks(ctx: EvalContext, ids: torch.Tensor, image_spec, objects, segment, check) -> list:
