@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 GENERATIONS = ("rgb_to_depth_semseg_caption", "caption_to_rgb", "semseg_to_rgb", "depth_to_rgb",
                "caption_to_semseg_to_rgb", "caption_to_colorseg_to_rgb", "caption_to_objects_to_rgb")
 EVALS = ("semseg", "semseg_finetuned", "depth", "consistency", "consistency_chained", "consistency_colorseg",
-         "consistency_objects", "flextok")
+         "consistency_objects", "consistency_true_layout", "flextok")
 MODEL_LABELS = {"flextok": "FlexTok", "semseg_finetuned": "FourM fine-tuned"}  # else "FourM"
 # The headline figures of the report, (eval task, metric, label).
 HEADLINES = (("semseg", "miou", "rgb→semseg mIoU"), ("semseg", "pixel_acc", "rgb→semseg pixel accuracy"),
@@ -35,6 +35,7 @@ HEADLINES = (("semseg", "miou", "rgb→semseg mIoU"), ("semseg", "pixel_acc", "r
              ("consistency_objects", "consistency", "caption→objects→colorseg→rgb_grid consistency"),
              ("consistency_objects", "mismatched_consistency",
               "caption→objects→colorseg→rgb_grid against other captions (chance)"),
+             ("consistency_true_layout", "consistency", "true colorseg→rgb_grid consistency (the image step alone)"),
              ("consistency", "judge_consistency", "same check on real images (judge's segmentation)"),
              ("consistency", "reference_consistency", "same check on real images (true segmentation)"),
              ("consistency_colorseg", "reconstruction_consistency",

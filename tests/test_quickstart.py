@@ -131,6 +131,7 @@ def test_the_caption_route_runs_on_its_specialist_fine_tuned_after_fourm():
     route_model = f"{load_finetune_config(ROUTE_CONFIG).run_dir}/model"
     assert load_generation_config("configs/generate/caption_to_objects_to_rgb.yaml").model == route_model
     assert load_eval_config("configs/eval/consistency_objects.yaml").model == route_model
+    assert load_eval_config("configs/eval/consistency_true_layout.yaml").model == route_model
     assert model_for(route_model, "other/model", (route_model,)) == route_model
     assert model_for("runs/fourm_tiny/model", "other/model", (route_model,)) == "other/model"
     assert model_for(route_model, "other/model", ()) == "other/model"
