@@ -110,17 +110,22 @@ def is_outdated(manifest: dict) -> bool:
 
 def stage_scenes(size: QuickstartSize, out: Path) -> dict:
     from fourm.datasets.preview import make_preview
+
+    manifest = render_scenes("data/scenes", size.train_samples, size.val_samples, size)
+    make_preview("data/scenes", out / "scenes_preview.png", n=6, split="val")
+    return {"samples": {k: v for k, v in manifest.get("counts", {}).items()}}
+
+
+def render_scenes(folder: str, n_train: int, n_val: int, size: QuickstartSize) -> dict:
+    """Render (or finish rendering) a scenes dataset; one made by an older generator is rendered again."""
     import shutil
 
     from fourm.datasets.scenes.generate import generate_scenes
 
-    manifest_path = Path("data/scenes/manifest.json")
+    manifest_path = Path(folder) / "manifest.json"
     if manifest_path.is_file() and is_outdated(json.loads(manifest_path.read_text())):
-        shutil.rmtree("data/scenes")  # made by an older generator (or before colorseg): render it again
-    manifest = generate_scenes("data/scenes", size.train_samples, resolution=size.resolution, seed=size.seed,
-                               n_val=size.val_samples)
-    make_preview("data/scenes", out / "scenes_preview.png", n=6, split="val")
-    return {"samples": {k: v for k, v in manifest.get("counts", {}).items()}}
+        shutil.rmtree(folder)
+    return generate_scenes(folder, n_train, resolution=size.resolution, seed=size.seed, n_val=n_val)
 
 
 def text_tokenizer_stage(modality: str) -> Stage:
@@ -224,13 +229,9 @@ def stage_transfer_data(size: QuickstartSize, out: Path) -> dict:
     tokenize its input and target. Tokens always from scratch: the semseg tokenizer may be new."""
     import shutil
 
-    from fourm.datasets.scenes.generate import generate_scenes
     from fourm.tokenize import tokenize_dataset
 
-    manifest_path = Path(TRANSFER_DATA) / "manifest.json"
-    if manifest_path.is_file() and is_outdated(json.loads(manifest_path.read_text())):
-        shutil.rmtree(TRANSFER_DATA)
-    generate_scenes(TRANSFER_DATA, size.transfer_samples, resolution=size.resolution, seed=size.seed, n_val=0)
+    render_scenes(TRANSFER_DATA, size.transfer_samples, 0, size)
     shutil.rmtree(TRANSFER_TOKEN_DIR, ignore_errors=True)
     tokenize_dataset(TRANSFER_DATA, TRANSFER_TOKEN_DIR, list(TRANSFER_MODALITIES), splits=["train"])
     return {"samples": size.transfer_samples}

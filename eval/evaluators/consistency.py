@@ -151,6 +151,7 @@ def run(model, ctx: EvalContext) -> dict:
 
     cfg = ctx.cfg
     image_spec, seg_spec = model.config.spec(cfg.via), model.config.spec(cfg.target)
+    input_spec = model.config.spec(cfg.inputs[0])  # shown in the example rows
     class_names = [c.lower() for c in ctx.class_names(seg_spec)]
     palette = ctx.manifest.get("palette")
     if not palette:
@@ -183,7 +184,7 @@ def run(model, ctx: EvalContext) -> dict:
             checks += result
             per_sample.append(all(c and k for c, k in result))
             if len(rows) < cfg.examples:
-                rows.append([input_tile(model.config.spec(cfg.inputs[0]), ctx.values([sample], model.config.spec(cfg.inputs[0]))[0]), image,
+                rows.append([input_tile(input_spec, ctx.values([sample], input_spec)[0]), image,
                              colorize_classes(np.clip(seg, 0, 255), num_classes=max(len(class_names), 8)),
                              f"{sum(c and k for c, k in result)}/{len(result)} objects"])
     path = write_grid(ctx.out_dir / "consistency_examples.png", rows, [cfg.inputs[0], "generated", "segmentation", "consistent"])
